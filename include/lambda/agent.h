@@ -1,0 +1,71 @@
+/* The node agent: launches instances (one lambda-guest process each),
+ * relays attestation requests and sealed key-release blobs to them without
+ * being able to open them, stores their encrypted logs, and reports status
+ * changes. Embedded in lambdad by `lambda up`; asynchronous on the caller's
+ * libevent base. */
+#ifndef LAMBDA_AGENT_H
+#define LAMBDA_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lambda/err.h"
+
+struct event_base;
+struct lm_agent;
+
+/* A status change of an instance: status is "awaiting_key", "running",
+ * "exited" or "failed"; exit_code is valid for exited and failed (-1 when
+ * there is none, e.g. the guest failed before the workload started). */
+typedef void (*lm_agent_status_fn)(void *ctx, const char *instance_id, const char *status, int exit_code);
+
+struct lm_agent_config {
+	const char *state_dir;		/* instances live in state_dir/instances/<id>/ */
+	const char *guest_path;		/* the lambda-guest executable */
+	const char *backend;		/* evidence backend: "simulated" */
+	const char *runtime;		/* "process" */
+	lm_agent_status_fn on_status;
+	void *ctx;
+};
+
+struct lm_launch {
+	const char *instance_id;
+	const char *type;		/* instance type name */
+	const char *image;
+	const char *volume_id;
+	uint64_t volume_size;
+};
+
+LM_MUST_CHECK int lm_agent_new(struct event_base *base, const struct lm_agent_config *cfg, struct lm_agent **out);
+
+/* Stops every guest (SIGTERM, then SIGKILL) and frees the agent. */
+void lm_agent_free(struct lm_agent *agent);
+
+/* Starts the guest of a new instance; status becomes awaiting_key once the
+ * guest has its ephemeral key. */
+LM_MUST_CHECK int lm_agent_launch(struct lm_agent *agent, const struct lm_launch *launch);
+
+/* The reply to a guest request: r is 0 or an LM_E* code, and on success
+ * body holds the reply (for attest: the evidence document JSON). body is
+ * valid only during the call. */
+typedef void (*lm_agent_reply_fn)(void *ctx, int r, const char *body, const char *error_message);
+
+/* Asks the guest of instance_id for fresh evidence bound to nonce. */
+LM_MUST_CHECK int lm_agent_attest(struct lm_agent *agent, const char *instance_id, const uint8_t *nonce,
+				  size_t nonce_size, lm_agent_reply_fn cb, void *ctx);
+
+/* Relays a sealed key-release blob (JSON {"enc", "ciphertext"}, base64) to
+ * the guest; the reply comes once the guest has opened it, unlocked its
+ * volume and started the workload, or failed to. */
+LM_MUST_CHECK int lm_agent_release(struct lm_agent *agent, const char *instance_id, const char *sealed_json,
+				   lm_agent_reply_fn cb, void *ctx);
+
+/* Stops the workload and guest of instance_id and removes its files, the
+ * volume image too unless keep_volume. */
+LM_MUST_CHECK int lm_agent_delete(struct lm_agent *agent, const char *instance_id, bool keep_volume);
+
+/* Reads the encrypted log records of instance_id (a new buffer). */
+LM_MUST_CHECK int lm_agent_logs(struct lm_agent *agent, const char *instance_id, uint8_t **out, size_t *size);
+
+#endif

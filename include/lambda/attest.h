@@ -1,0 +1,141 @@
+/* Attestation evidence: the evidence document of DESIGN.md section 5, the
+ * verification policy, per-check verdicts and the evidence backends (one
+ * file each under lib/attest/ behind struct lm_attest_backend in
+ * attest_int.h). Verification works on any machine; producing evidence
+ * needs the hardware, or the `simulated` backend, which offers no
+ * protection and is refused unless the policy allows it explicitly. */
+#ifndef LAMBDA_ATTEST_H
+#define LAMBDA_ATTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lambda/err.h"
+#include "lambda/secret.h"
+
+enum lm_platform {
+	LM_PLATFORM_UNKNOWN = 0,
+	LM_PLATFORM_SIMULATED,
+	LM_PLATFORM_SGX,
+	LM_PLATFORM_TDX,
+	LM_PLATFORM_SNP,
+	LM_PLATFORM_TPM,
+};
+
+/* "simulated", "Intel SGX", "Intel TDX", "AMD SEV-SNP", "TPM 2.0". */
+const char *lm_platform_name(enum lm_platform p);
+enum lm_platform lm_platform_from_name(const char *name);
+
+#define LM_NONCE_MAX 64
+#define LM_REPORT_DATA_BYTES 64
+#define LM_MEASUREMENT_MAX 64
+
+/* The evidence document. Every pointer member is owned by the document. */
+struct lm_evidence {
+	int version;				/* 1 */
+	char instance_id[64];
+	enum lm_platform platform;
+	char *enclave_id;			/* hex */
+	char *measurement;			/* "sha384:<hex>" */
+	uint8_t nonce[LM_NONCE_MAX];
+	size_t nonce_size;
+	uint8_t report_data[LM_REPORT_DATA_BYTES];
+	char timestamp[32];			/* RFC 3339 */
+	uint8_t *evidence;			/* raw report or quote */
+	size_t evidence_size;
+	char **certificate_chain;		/* PEM strings */
+	size_t certificate_count;
+	char *signature;			/* hex, may be NULL */
+	char *platform_info;			/* JSON object text, may be NULL */
+};
+
+/* Parses an evidence document (JSON, at most 4 MiB). Rejects unknown
+ * fields, wrong types and bad encodings with LM_EFORMAT, naming the field
+ * in the log. The caller frees *out with lm_evidence_free(). */
+LM_MUST_CHECK int lm_evidence_parse(const uint8_t *data, size_t size, struct lm_evidence **out);
+
+/* Serialises a document as indented JSON; the caller frees *out. */
+LM_MUST_CHECK int lm_evidence_to_json(const struct lm_evidence *ev, char **out);
+
+void lm_evidence_free(struct lm_evidence *ev);
+
+/* Returns the string member key of the platform_info object, or NULL. */
+const char *lm_evidence_info(const struct lm_evidence *ev, const char *key);
+
+/* What the verifier requires. Zero-initialise, then set what applies. */
+struct lm_policy {
+	bool allow_simulated_insecure;
+	bool allow_debug;
+	const uint8_t *expect_measurement;	/* NULL: any */
+	size_t expect_measurement_size;
+	const uint8_t *expect_nonce;		/* NULL: the document's own */
+	size_t expect_nonce_size;
+	const uint8_t *expect_report_data;	/* NULL: not checked */
+	time_t at;				/* validity time; 0 = now */
+};
+
+#define LM_CHECK_MAX 48
+#define LM_CHECK_NAME_MAX 48
+#define LM_CHECK_DETAIL_MAX 256
+
+struct lm_check {
+	char name[LM_CHECK_NAME_MAX];		/* "signature", "nonce binding", ... */
+	bool ok;
+	char detail[LM_CHECK_DETAIL_MAX];
+};
+
+struct lm_verdict {
+	bool verified;				/* every check ok */
+	enum lm_platform platform;
+	char measurement[2 * LM_MEASUREMENT_MAX + 16];	/* "sha384:<hex>" */
+	struct lm_check checks[LM_CHECK_MAX];
+	size_t check_count;
+	int first_failed;			/* index into checks, or -1 */
+};
+
+/* Verifies a document against policy, filling *out with one entry per
+ * check made (the checks every backend makes are "signature",
+ * "nonce binding", "measurement", "platform", "debug"). Returns 0 when the
+ * document was usable, whatever the verdict (see out->verified), and
+ * LM_EFORMAT when the evidence inside cannot be parsed. */
+LM_MUST_CHECK int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy,
+				     struct lm_verdict *out);
+
+/* Serialises a verdict as {"verified", "platform", "measurement",
+ * "checks": [{"name", "ok", "detail"}]}; the caller frees *out. */
+LM_MUST_CHECK int lm_verdict_to_json(const struct lm_verdict *v, char **out);
+
+/* report_data = SHA-512(nonce || public key): how a guest binds its
+ * ephemeral key to a verifier's nonce. */
+LM_MUST_CHECK int lm_report_data_bind(uint8_t out[static LM_REPORT_DATA_BYTES], const uint8_t *nonce,
+				      size_t nonce_size, const uint8_t *pubkey, size_t pubkey_size);
+
+/* ---- The simulated backend ----
+ * A software "TEE": an Ed25519 key held by the node signs a report of the
+ * launch measurement and the report data. Labelled insecure everywhere. */
+
+#define LM_SIM_MEASUREMENT_BYTES 48	/* SHA-384 */
+
+/* Makes a new simulated attestation key, PEM private key in *pem (caller
+ * frees with lm_free_wiped()). */
+LM_MUST_CHECK int lm_sim_key_generate(char **pem);
+
+/* The measurement of a simulated instance: SHA-384 of its launch
+ * description, the canonical JSON {"image":...,"sandbox":...,"type":...}
+ * (keys sorted, no spaces). Stable for the same launch. */
+LM_MUST_CHECK int lm_sim_measurement(uint8_t out[static LM_SIM_MEASUREMENT_BYTES], const char *image,
+				     const char *type, const char *sandbox_profile);
+
+/* Produces a full evidence document for instance_id: a raw simulated report
+ * (docs/formats.md) signed with key_pem, binding report_data =
+ * SHA-512(nonce || guest_pk), with platform "simulated", the guest public
+ * key in platform_info.guest_public_key (hex) and the signing key's public
+ * key as the one certificate_chain entry (PEM public key). */
+LM_MUST_CHECK int lm_sim_evidence_make(const char *key_pem, const char *instance_id,
+				       const uint8_t measurement[static LM_SIM_MEASUREMENT_BYTES],
+				       const uint8_t *nonce, size_t nonce_size, const uint8_t *guest_pk,
+				       size_t guest_pk_size, struct lm_evidence **out);
+
+#endif
