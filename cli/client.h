@@ -1,0 +1,30 @@
+/* The CLI's connection to a platform: the configuration that `lambda up`
+ * writes (endpoint, CA, token) and JSON requests with error translation. */
+#ifndef LAMBDA_CLI_CLIENT_H
+#define LAMBDA_CLI_CLIENT_H
+
+#include <jansson.h>
+
+#include "lambda/err.h"
+#include "lambda/net.h"
+
+/* Set by the global option --config FILE (otherwise $LAMBDA_CONFIG, then
+ * $XDG_CONFIG_HOME/lambda/config.json, then ~/.config/lambda/config.json). */
+extern const char *g_cli_config_path;
+
+/* Connects with the configuration; prints a clear message (e.g. "no
+ * platform configured: run 'lambda up'") and returns an LM_E* code. */
+LM_MUST_CHECK int cli_connect(struct lm_client **out);
+
+/* Sends method path with body (may be NULL; not consumed) and parses the
+ * JSON reply into *resp (may be NULL to discard). A non-2xx status prints
+ * the server's error message and maps to an LM_E* code: 400 LM_EINVAL,
+ * 401/403 LM_EDENIED, 404 LM_ENOENT, 409 LM_ESTATE, 413 LM_ETOOBIG, 5xx
+ * LM_EIO; an unreachable platform prints "platform not reachable at ...:
+ * is it running? (lambda up)" and is LM_EUNAVAIL. */
+LM_MUST_CHECK int cli_api(struct lm_client *c, const char *method, const char *path, json_t *body, json_t **resp);
+
+/* As cli_api() for a binary body (GET .../logs). */
+LM_MUST_CHECK int cli_api_raw(struct lm_client *c, const char *path, char **out, size_t *size);
+
+#endif
