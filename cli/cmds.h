@@ -7,7 +7,30 @@
 
 int cmd_version(int argc, char **argv);
 
+/* cli/cmd_instance.c */
+int cmd_create_instance(int argc, char **argv);
+int cmd_get_instance(int argc, char **argv);
+int cmd_list_instances(int argc, char **argv);
+int cmd_delete_instance(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_attest(int argc, char **argv);
+extern const struct lm_cmd g_cli_create_cmds[], g_cli_get_cmds[], g_cli_list_cmds[], g_cli_delete_cmds[];
+extern const char g_cli_logs_manual[], g_cli_attest_manual[];
+
+/* cli/cmd_audit.c */
+int cmd_audit_list(int argc, char **argv);
+int cmd_audit_verify(int argc, char **argv);
+extern const struct lm_cmd g_cli_audit_cmds[];
+
 #define LM_CLI_TOP_COMMANDS \
-	{ "version", cmd_version, NULL, NULL, "print the version", NULL },
+	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
+	{ "create", NULL, g_cli_create_cmds, NULL, "create a resource (instance)", NULL }, \
+	{ "get", NULL, g_cli_get_cmds, NULL, "show a resource (instance)", NULL }, \
+	{ "list", NULL, g_cli_list_cmds, NULL, "list resources (instances)", NULL }, \
+	{ "delete", NULL, g_cli_delete_cmds, NULL, "delete a resource (instance)", NULL }, \
+	{ "logs", cmd_logs, NULL, "ID --encryption-key F [--json]", "decrypt an instance's logs", g_cli_logs_manual }, \
+	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", \
+	  g_cli_attest_manual }, \
+	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL },
 
 #endif
