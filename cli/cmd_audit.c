@@ -125,9 +125,9 @@ static bool hex_field(uint8_t *dst, size_t size, const json_t *obj, const char *
 	return s && lm_hex_decode(dst, size, s) == 0;
 }
 
-/* One API event back into the row the chain was computed over. The
- * metadata object is the stored text re-serialised compactly in its
- * original key order; a string is taken as the text itself. */
+/* One API event back into the row the chain was computed over. The store
+ * keeps metadata compact with sorted keys (lm_audit_append()), so the
+ * object is re-serialised that way; a string is taken as the text itself. */
 static int rebuild_row(const json_t *e, struct lm_audit_event *row, char *why, size_t why_size)
 {
 	static const char *const fields[] = { "seq", "event_id", "timestamp", "event_type", "actor", "resource",
@@ -158,7 +158,7 @@ static int rebuild_row(const json_t *e, struct lm_audit_event *row, char *why, s
 	if (json_is_string(meta)) {
 		mtext = strdup(json_string_value(meta));
 	} else if (json_is_object(meta)) {
-		mtext = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		mtext = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
 	} else {
 		snprintf(why, why_size, "missing metadata");
 		return LM_EFORMAT;
