@@ -585,7 +585,7 @@ int cmd_create_instance(int argc, char **argv)
 	struct lm_secret *cmk = NULL;
 	struct lm_evidence *ev = NULL;
 	struct lm_verdict v;
-	char key_id[LM_KEY_ID_STR_SIZE], id[64] = "", region[LM_KEY_NAME_MAX + 64], volume_id[64];
+	char key_id[LM_KEY_ID_STR_SIZE], id[64] = "", region[128], volume_id[64];
 	uint8_t nonce[NONCE_BYTES], guest_pk[LM_X25519_BYTES];
 	json_t *body = NULL, *inst = NULL, *cur = NULL;
 	uint64_t deadline;
@@ -882,7 +882,8 @@ int cmd_logs(int argc, char **argv)
 	const char *key_path = NULL, *id, *region, *inst_key;
 	char key_id[LM_KEY_ID_STR_SIZE], path[128];
 	json_t *inst = NULL, *out_arr = NULL;
-	uint8_t *buf = NULL;
+	char *raw = NULL;
+	const uint8_t *buf;
 	size_t size = 0, off = 0, n = 0;
 	uint64_t last_seq[3] = { 0 };
 	bool json = false, seen[3] = { false };
@@ -926,7 +927,7 @@ int cmd_logs(int argc, char **argv)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/v1/instances/%s/logs", id);
-	if ((r = cli_api_raw(c, path, (char **)&buf, &size)) < 0) {
+	if ((r = cli_api_raw(c, path, &raw, &size)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
@@ -937,6 +938,7 @@ int cmd_logs(int argc, char **argv)
 	lm_secret_free(cmk);
 	lm_secret_free(kek);
 	cmk = kek = NULL;
+	buf = (const uint8_t *)raw;
 	if (json && !(out_arr = json_array())) {
 		ex = cli_fail(LM_ENOMEM, "logs");
 		goto out;
@@ -1000,7 +1002,7 @@ out:
 	lm_secret_free(cmk);
 	lm_secret_free(kek);
 	lm_secret_free(log_key);
-	free(buf);
+	free(raw);
 	json_decref(inst);
 	json_decref(out_arr);
 	lm_client_free(c);
