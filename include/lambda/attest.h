@@ -51,9 +51,9 @@ struct lm_evidence {
 	char *platform_info;			/* JSON object text, may be NULL */
 };
 
-/* Parses an evidence document (JSON, at most 4 MiB). Rejects unknown
- * fields, wrong types and bad encodings with LM_EFORMAT, naming the field
- * in the log. The caller frees *out with lm_evidence_free(). */
+/* Parses an evidence document (JSON, at most 4 MiB, else LM_ETOOBIG).
+ * Rejects unknown fields, wrong types, bad encodings and fields over their
+ * bounds with LM_EFORMAT, naming the field in the log. The caller frees *out with lm_evidence_free(). */
 LM_MUST_CHECK int lm_evidence_parse(const uint8_t *data, size_t size, struct lm_evidence **out);
 
 /* Serialises a document as indented JSON; the caller frees *out. */
@@ -102,6 +102,10 @@ struct lm_verdict {
  * LM_EFORMAT when the evidence inside cannot be parsed. */
 LM_MUST_CHECK int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy,
 				     struct lm_verdict *out);
+
+/* Recognises a raw report or quote (not a document) by its format: returns
+ * its platform, or LM_PLATFORM_UNKNOWN. Reads at most size bytes. */
+enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);
 
 /* Serialises a verdict as {"verified", "platform", "measurement",
  * "checks": [{"name", "ok", "detail"}]}; the caller frees *out. */

@@ -32,6 +32,13 @@ const struct lm_attest_backend *lm_attest_backend_detect(const uint8_t *raw, siz
 	return NULL;
 }
 
+enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size)
+{
+	const struct lm_attest_backend *b = raw ? lm_attest_backend_detect(raw, size) : NULL;
+
+	return b ? b->platform : LM_PLATFORM_UNKNOWN;
+}
+
 void lm_verdict_init(struct lm_verdict *v, enum lm_platform platform)
 {
 	memset(v, 0, sizeof(*v));
