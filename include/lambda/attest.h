@@ -32,7 +32,11 @@ enum lm_platform lm_platform_from_name(const char *name);
 #define LM_REPORT_DATA_BYTES 64
 #define LM_MEASUREMENT_MAX 64
 
-/* The evidence document. Every pointer member is owned by the document. */
+/* The evidence document. Every pointer member is owned by the document
+ * (heap strings and buffers that lm_evidence_free() frees, so a caller may
+ * replace one with its own malloc'd value). Documents come from
+ * lm_evidence_parse() or a backend's make function, never from the
+ * caller's own allocation: the module keeps private state beside them. */
 struct lm_evidence {
 	int version;				/* 1 */
 	char instance_id[64];
@@ -61,7 +65,9 @@ LM_MUST_CHECK int lm_evidence_to_json(const struct lm_evidence *ev, char **out);
 
 void lm_evidence_free(struct lm_evidence *ev);
 
-/* Returns the string member key of the platform_info object, or NULL. */
+/* Returns the string member key of the platform_info object, or NULL. The
+ * string lives until the document is freed or platform_info is replaced.
+ * Not safe to call on one document from two threads at once. */
 const char *lm_evidence_info(const struct lm_evidence *ev, const char *key);
 
 /* What the verifier requires. Zero-initialise, then set what applies. */
