@@ -32,7 +32,11 @@ enum lm_platform lm_platform_from_name(const char *name);
 #define LM_REPORT_DATA_BYTES 64
 #define LM_MEASUREMENT_MAX 64
 
-/* The evidence document. Every pointer member is owned by the document. */
+/* The evidence document. Every pointer member is owned by the document
+ * (heap strings and buffers that lm_evidence_free() frees, so a caller may
+ * replace one with its own malloc'd value). Documents come from
+ * lm_evidence_parse() or a backend's make function, never from the
+ * caller's own allocation: the module keeps private state beside them. */
 struct lm_evidence {
 	int version;				/* 1 */
 	char instance_id[64];
@@ -51,9 +55,9 @@ struct lm_evidence {
 	char *platform_info;			/* JSON object text, may be NULL */
 };
 
-/* Parses an evidence document (JSON, at most 4 MiB). Rejects unknown
- * fields, wrong types and bad encodings with LM_EFORMAT, naming the field
- * in the log. The caller frees *out with lm_evidence_free(). */
+/* Parses an evidence document (JSON, at most 4 MiB, else LM_ETOOBIG).
+ * Rejects unknown fields, wrong types, bad encodings and fields over their
+ * bounds with LM_EFORMAT, naming the field in the log. The caller frees *out with lm_evidence_free(). */
 LM_MUST_CHECK int lm_evidence_parse(const uint8_t *data, size_t size, struct lm_evidence **out);
 
 /* Serialises a document as indented JSON; the caller frees *out. */
@@ -61,7 +65,9 @@ LM_MUST_CHECK int lm_evidence_to_json(const struct lm_evidence *ev, char **out);
 
 void lm_evidence_free(struct lm_evidence *ev);
 
-/* Returns the string member key of the platform_info object, or NULL. */
+/* Returns the string member key of the platform_info object, or NULL. The
+ * string lives until the document is freed or platform_info is replaced.
+ * Not safe to call on one document from two threads at once. */
 const char *lm_evidence_info(const struct lm_evidence *ev, const char *key);
 
 /* What the verifier requires. Zero-initialise, then set what applies. */
@@ -102,6 +108,10 @@ struct lm_verdict {
  * LM_EFORMAT when the evidence inside cannot be parsed. */
 LM_MUST_CHECK int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy,
 				     struct lm_verdict *out);
+
+/* Recognises a raw report or quote (not a document) by its format: returns
+ * its platform, or LM_PLATFORM_UNKNOWN. Reads at most size bytes. */
+enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);
 
 /* Serialises a verdict as {"verified", "platform", "measurement",
  * "checks": [{"name", "ok", "detail"}]}; the caller frees *out. */
