@@ -160,10 +160,12 @@ static void test_open_existing(void **state)
 
 	/* A file that is not a database. */
 	snprintf(path, sizeof(path), "%s/junk.db", f->dir);
-	assert_int_equal(lm_file_write_new(path, "this is not an SQLite database, only text that is long enough.\n"
-					   "this is not an SQLite database, only text that is long enough.\n",
-					   128, 0600),
-			 0);
+	{
+		static const char junk[] = "this is not an SQLite database, only text that is long enough.\n"
+					   "this is not an SQLite database, only text that is long enough.\n";
+
+		assert_int_equal(lm_file_write_new(path, junk, sizeof(junk) - 1, 0600), 0);
+	}
 	assert_int_equal(lm_store_open(path, &st), LM_EFORMAT);
 }
 
