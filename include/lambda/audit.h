@@ -33,7 +33,11 @@ LM_MUST_CHECK int lm_audit_append(struct lm_store *st, const char *signing_key_p
  * recomputes; then, when cp is not NULL, that the checkpoint names the last
  * row's seq and hash and its signature verifies under public_key_pem.
  * Returns 0 when intact, or LM_EVERIFY with *bad_seq set to the first seq
- * found bad and a reason in why (why_size bytes). */
+ * found bad and a reason in why (why_size bytes); bad_seq and why may be
+ * NULL. Which seq is reported for each kind of damage is listed in
+ * docs/formats.md ("Audit log", Verification). A public key that does not
+ * parse is LM_EFORMAT, one that is not Ed25519 LM_EWRONGKEY: unusable
+ * input, not a verdict. */
 LM_MUST_CHECK int lm_audit_verify(const struct lm_audit_event *rows, size_t count,
 				  const struct lm_audit_checkpoint *cp, const char *public_key_pem,
 				  uint64_t *bad_seq, char *why, size_t why_size);

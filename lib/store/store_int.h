@@ -39,9 +39,11 @@ struct lm_store_ops {
 	int (*metrics_insert)(struct lm_store *st, const struct lm_metrics *m);
 	int (*metrics_latest)(struct lm_store *st, const char *tenant_id, struct lm_metrics **out, size_t *count);
 
-	/* Begins a transaction that excludes other writers, and ends it:
-	 * commit when is_commit, roll back otherwise. store.c runs fn between
-	 * the two and refuses nesting. */
+	/* Begins a transaction that excludes other writers before anything
+	 * is read (SQLite: BEGIN IMMEDIATE; PostgreSQL will need a table or
+	 * advisory lock, since its default isolation lets two appenders read
+	 * the same head), and ends it: commit when is_commit, roll back
+	 * otherwise. store.c runs fn between the two and refuses nesting. */
 	int (*tx_begin)(struct lm_store *st);
 	int (*tx_end)(struct lm_store *st, bool is_commit);
 
