@@ -546,9 +546,18 @@ static void test_limits_and_kill(void **state)
 	status = wait_status(g_ops->pid(w));
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	assert_true(lm_now_ms() - t0 < 5000);
-	/* none of the workload's processes is left */
-	for (size_t i = 0; i < npids; i++)
-		assert_int_equal(kill((pid_t)pids[i], 0) == 0 && waitpid((pid_t)pids[i], NULL, WNOHANG) == 0, 0);
+	/* none of the workload's processes is left in its cgroups */
+	static const char *const ctrls[] = { "cpu", "memory", "pids" };
+	for (size_t i = 0; i < 3; i++) {
+		long left;
+
+		cg_dir(dir, sizeof(dir), ctrls[i], id);
+		snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		assert_int_equal(fscanf(f, "%ld", &left), EOF);
+		fclose(f);
+	}
 	g_ops->free(w);
 	assert_int_equal(access(dir, F_OK), -1);
 	cg_dir(dir, sizeof(dir), "memory", id);
