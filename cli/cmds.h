@@ -6,8 +6,10 @@
 #include "cli.h"
 
 int cmd_version(int argc, char **argv);
+extern const struct lm_cmd key_cmds[];
 
 #define LM_CLI_TOP_COMMANDS \
+	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL },
 
 #endif
