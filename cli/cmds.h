@@ -1,11 +1,15 @@
 /* The nouns of the lambda command, one table per cli/cmd_<noun>.c. The top
- * table in main.c is built from LM_CLI_TOP_COMMANDS. */
+ * table in main.c is built from LM_CLI_TOP_COMMANDS, one entry per line so
+ * that adding a noun touches one line. */
 #ifndef LAMBDA_CLI_CMDS_H
 #define LAMBDA_CLI_CMDS_H
 
 #include "cli.h"
 
 int cmd_version(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+extern const char cmd_verify_manual[];
+extern const struct lm_cmd key_cmds[];
 
 /* cli/cmd_instance.c */
 int cmd_create_instance(int argc, char **argv);
@@ -23,14 +27,15 @@ int cmd_audit_verify(int argc, char **argv);
 extern const struct lm_cmd g_cli_audit_cmds[];
 
 #define LM_CLI_TOP_COMMANDS \
-	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
+	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
 	{ "create", NULL, g_cli_create_cmds, NULL, "create a resource (instance)", NULL }, \
 	{ "get", NULL, g_cli_get_cmds, NULL, "show a resource (instance)", NULL }, \
 	{ "list", NULL, g_cli_list_cmds, NULL, "list resources (instances)", NULL }, \
 	{ "delete", NULL, g_cli_delete_cmds, NULL, "delete a resource (instance)", NULL }, \
 	{ "logs", cmd_logs, NULL, "ID --encryption-key F [--json]", "decrypt an instance's logs", g_cli_logs_manual }, \
-	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", \
-	  g_cli_attest_manual }, \
-	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL },
+	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", g_cli_attest_manual }, \
+	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
+	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
+	{ "version", cmd_version, NULL, NULL, "print the version", NULL },
 
 #endif
