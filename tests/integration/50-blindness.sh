@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 setup_env
 TRACE=$T/tmp/requests.trace
-platform_up --trace-requests "$TRACE"
+platform_up_traced "$TRACE"
 
 canary=CANARY$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 run "$LAMBDA" key generate --name blind --output key.pem

@@ -118,6 +118,38 @@ platform_up() {
 	fi
 }
 
+# platform_up_traced FILE: as platform_up, with lambdad's --trace-requests
+# FILE. `lambda up` has no such option (a diagnostic has no place in the
+# customer's command), so lambdad is started directly, in the background
+# as `lambda up` does, and the CLI configuration is written here.
+platform_up_traced() {
+	local trace=$1 guest=$BUILD/guest/lambda-guest n=150
+	[ -x "$LAMBDAD" ] || skip_all "lambdad not built at $LAMBDAD"
+	local args=(--data-dir "$DATA" --listen "127.0.0.1:$PORT" --trace-requests "$trace")
+	[ -x "$guest" ] && args+=(--guest "$guest")
+	setsid "$LAMBDAD" "${args[@]}" </dev/null >"$T/out/lambdad.out" 2>&1 &
+	extra_pid=$!
+	while [ "$n" -gt 0 ] && [ ! -s "$DATA/admin.token" ]; do
+		kill -0 "$extra_pid" 2>/dev/null || { diag "$T/out/lambdad.out"; bail "lambdad exited"; }
+		sleep 0.1
+		n=$((n - 1))
+	done
+	[ -s "$DATA/admin.token" ] || bail "lambdad made no admin token"
+	mkdir -p "$XDG_CONFIG_HOME/lambda"
+	(umask 077 && jq -n --arg e "https://127.0.0.1:$PORT" --arg ca "$DATA/ca.pem" \
+		--arg t "$(tr -d '\n' <"$DATA/admin.token")" --arg d "$DATA" \
+		'{endpoint: $e, ca_file: $ca, token: $t, data_dir: $d}' >"$XDG_CONFIG_HOME/lambda/config.json")
+	n=150
+	while [ "$n" -gt 0 ]; do
+		run "$LAMBDA" list instances
+		[ "$rc" = 0 ] && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	diag "$T/out/last.err"
+	bail "lambdad does not answer on port $PORT"
+}
+
 platform_down() {
 	run "$LAMBDA" down
 }
