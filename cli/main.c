@@ -15,7 +15,7 @@ bool g_cli_verbose;
 
 static const struct lm_cmd top_cmds[] = {
 	LM_CLI_TOP_COMMANDS
-	{ NULL }
+	{ 0 }
 };
 
 void cli_error(const char *fmt, ...)

@@ -240,7 +240,7 @@ static void __attribute__((noreturn))
 child_exec(const struct lm_workload_spec *spec, struct lm_cgroup *cg, int null_fd, int seccomp_fd, char **argv,
 	pid_t parent)
 {
-	static char *const empty_env[] = { NULL };
+	static char *const empty_env[] = { 0 };
 
 	if (lm_cgroup_join_child(cg) < 0)
 		_exit(125);
