@@ -92,11 +92,11 @@ int cmd_audit_list(int argc, char **argv)
 		json_decref(resp);
 		return s ? LM_EXIT_OK : LM_EXIT_FAIL;
 	}
-	printf("%-6s %-20s %-22s %-18s %-20s %s\n", "SEQ", "TIME", "EVENT", "ACTOR", "RESOURCE", "ACTION");
+	printf("%-6s %-20s %-24s %-18s %-20s %s\n", "SEQ", "TIME", "EVENT", "ACTOR", "RESOURCE", "ACTION");
 	json_array_foreach(events, i, ev) {
 		const char *res = lm_json_str(ev, "resource");
 
-		printf("%-6" JSON_INTEGER_FORMAT " %-20s %-22s %-18s %-20s %s\n",
+		printf("%-6" JSON_INTEGER_FORMAT " %-20s %-24s %-18s %-20s %s\n",
 		       json_integer_value(json_object_get(ev, "seq")),
 		       lm_json_str(ev, "timestamp") ? lm_json_str(ev, "timestamp") : "-",
 		       lm_json_str(ev, "event_type") ? lm_json_str(ev, "event_type") : "-",

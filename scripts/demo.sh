@@ -38,7 +38,9 @@ step() {
 	printf '\n%s== %d. %s%s\n' "$B" "$n" "$1" "$N"
 }
 show() {
-	printf '$ %s\n' "$*"
+	printf '$'
+	printf ' %q' "$@"
+	printf '\n'
 }
 fail() {
 	echo "demo: UNEXPECTED: $*" >&2
@@ -68,9 +70,10 @@ step "Start a single-node platform (control plane and agent, SQLite store)"
 do_ lambda up --data-dir "$DEMO/data/lambda" --listen "127.0.0.1:$PORT"
 
 step "Create an instance: env and arguments travel only inside the sealed key release"
+# This machine has no TEE: the simulated platform is accepted, and says so.
 cmd=(lambda create instance --type compute-4x --region local --encryption-key key.pem
-	--volume-size 64M --env "GREETING=Hello from a blind platform" --
-	/bin/sh -c 'echo "$GREETING from $(hostname)"; ls /; sha256sum /etc/hostname')
+	--allow-simulated-insecure --volume-size 64M --env "GREETING=Hello from a blind platform" --
+	/bin/sh -c 'echo "$GREETING from $(hostname)"; ls /; sha256sum /etc/hosts')
 show "${cmd[@]}"
 id=$("${cmd[@]}") || fail "create instance exited $?"
 echo "$id"
@@ -100,7 +103,7 @@ measurement=$(jq -r .measurement evidence.json)
 do_ lambda verify evidence.json --allow-simulated-insecure --expect-measurement "$measurement"
 
 step "Tamper with a copy of the evidence: verification fails"
-show "jq '.measurement |= (one hex digit changed)' evidence.json > tampered.json"
+printf '$ %s\n' "jq '.measurement |= (one hex digit changed)' evidence.json > tampered.json"
 jq '.measurement |= (.[0:7] + (if .[7:8] == "0" then "1" else "0" end) + .[8:])' evidence.json >tampered.json
 cmp -s evidence.json tampered.json && fail "the tampered copy is unchanged"
 expect_fail 1 lambda verify tampered.json --allow-simulated-insecure --expect-measurement "$measurement"

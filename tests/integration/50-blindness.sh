@@ -23,6 +23,7 @@ check "the workload finished" test "$(wait_final "$id")" = exited
 expect_rc 0 "lambda logs decrypts" "$LAMBDA" logs "$id" --encryption-key key.pem
 check "the customer sees the canary from the env" out_has "env:$canary"
 check "the customer sees the canary from the arguments" out_has "arg:$canary"
+cp "$T/out/last.out" "$T/out/customer-logs.txt"
 
 # Forms an encoding slip could leave behind: plain, hex and base64.
 hex=$(printf %s "$canary" | od -An -tx1 | tr -d ' \n')
@@ -31,7 +32,11 @@ b64=$(printf %s "$canary" | base64 -w0 | cut -c1-20)
 platform_down
 check "the request trace was written" test -s "$TRACE"
 check "the trace holds the create request" grep -q "/v1/instances" "$TRACE"
-check "the data dir holds the store" sh -c "ls '$DATA' | grep -q ."
+check "the data dir holds the store" test -s "$DATA/lambda.db"
+check "the data dir holds lambdad.log" test -s "$DATA/lambdad.log"
+# The search itself works: it finds the canary where it belongs, in the
+# customer's own decrypted output.
+check "the search finds the canary in the customer's output" grep -r -a -q -F -- "$canary" "$T/out"
 
 for where in "$DATA" "$TRACE" "$T/tmp" "$T/run" "$T/cache"; do
 	[ -e "$where" ] || continue

@@ -51,7 +51,18 @@ tamper() {
 		not_ok "$desc: the SQL applies"
 		return
 	fi
-	platform_up
+	run "$LAMBDA" up --data-dir "$DATA" --listen "127.0.0.1:$PORT"
+	if [ "$rc" != 0 ]; then
+		if grep -q "does not match the signed checkpoint" "$DATA/lambdad.log"; then
+			# lambdad notices the truncation itself and will not start,
+			# which leaves the customer without `audit verify`.
+			not_ok "$desc: the platform starts so that audit verify can report it # TODO lambdad refuses to start"
+		else
+			not_ok "$desc: the platform starts again (exit $rc)"
+			diag "$T/out/last.err"
+		fi
+		return
+	fi
 	expect_rc 1 "$desc: audit verify" "$LAMBDA" audit verify
 	if out_has "audit log broken at seq $want:"; then
 		ok "$desc: broken at seq $want"

@@ -16,9 +16,15 @@ ok() {
 	echo "ok $t_num - $*"
 }
 
+# A "# TODO reason" in the description marks a known bug of another
+# component: shown, as TAP does, but not counted as a failure.
+t_todo=0
 not_ok() {
 	t_num=$((t_num + 1))
-	t_failed=$((t_failed + 1))
+	case $* in
+	*"# TODO"*) t_todo=$((t_todo + 1)) ;;
+	*) t_failed=$((t_failed + 1)) ;;
+	esac
 	echo "not ok $t_num - $*"
 }
 
@@ -39,6 +45,7 @@ bail() {
 
 done_testing() {
 	echo "1..$t_num"
+	[ "$t_todo" = 0 ] || echo "# $t_todo known failure(s) marked TODO"
 	[ "$t_failed" = 0 ] || { echo "# $t_failed of $t_num failed"; exit 1; }
 	exit 0
 }
