@@ -6,6 +6,8 @@
 #include "cli.h"
 
 int cmd_version(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+extern const char cmd_verify_manual[];
 
 /* cli/cmd_platform.c */
 int cmd_up(int argc, char **argv);
@@ -19,6 +21,8 @@ extern const struct lm_cmd g_cli_tenant_cmds[];
 
 #define LM_CLI_TOP_COMMANDS \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
+	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", \
+	  cmd_verify_manual }, \
 	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground]", \
 	  "start the platform on this machine", g_cli_up_manual }, \
 	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \
