@@ -1,5 +1,6 @@
 /* The nouns of the lambda command, one table per cli/cmd_<noun>.c. The top
- * table in main.c is built from LM_CLI_TOP_COMMANDS. */
+ * table in main.c is built from LM_CLI_TOP_COMMANDS, one entry per line so
+ * that adding a noun touches one line. */
 #ifndef LAMBDA_CLI_CMDS_H
 #define LAMBDA_CLI_CMDS_H
 
@@ -8,6 +9,7 @@
 int cmd_version(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 extern const char cmd_verify_manual[];
+extern const struct lm_cmd key_cmds[];
 
 /* cli/cmd_platform.c */
 int cmd_up(int argc, char **argv);
@@ -20,9 +22,9 @@ int cmd_tenant_create(int argc, char **argv);
 extern const struct lm_cmd g_cli_tenant_cmds[];
 
 #define LM_CLI_TOP_COMMANDS \
+	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
+	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
-	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", \
-	  cmd_verify_manual }, \
 	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground]", \
 	  "start the platform on this machine", g_cli_up_manual }, \
 	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \
