@@ -491,7 +491,9 @@ static void test_end_to_end(void **state)
 
 	(void)state;
 	if (!rt || rt->probe() < 0) {
-		skip();	/* the process runtime (bwrap, user namespaces) is unavailable here */
+		fprintf(stderr, "skipping the end-to-end test: the process runtime (bubblewrap, user "
+				"namespaces) is not usable here\n");
+		skip();
 		return;
 	}
 	assert_true(find_guest(t.guest, sizeof(t.guest)));
