@@ -622,6 +622,9 @@ static void guest_send_stop(struct guest *g, uint64_t deadline_ms)
 	json_decref(req);
 	out = bufferevent_get_output(g->bev);
 	fd = bufferevent_getfd(g->bev);
+	/* A socket bufferevent keeps the front of its output frozen so only it
+	 * drains it; the channel is closed right after, so take over. */
+	evbuffer_unfreeze(out, 1);
 	if (evbuffer_add(out, frame, size) == 0) {
 		while (evbuffer_get_length(out) > 0 && lm_now_ms() < deadline_ms) {
 			struct pollfd pfd = { .fd = fd, .events = POLLOUT };

@@ -3,6 +3,7 @@
  * attest, wrong-key and right-key release, encrypted logs, exit code,
  * delete with and without the volume. */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -217,7 +219,9 @@ static void test_frames_callback_error(void **state)
 
 /* ---- end to end ---- */
 
-#define INST "inst_agenttest01"
+/* Random per run: a stale cgroup or directory of an earlier run cannot clash. */
+static char g_inst[32];
+#define INST g_inst
 #define VOL "vol_agenttest01"
 #define REGION "local"
 #define WAIT_MS 60000
@@ -354,18 +358,19 @@ static void attest(struct e2e *t, uint8_t pk[static LM_X25519_BYTES])
 	lm_evidence_free(ev);
 }
 
-static char *seal(const uint8_t pk[static LM_X25519_BYTES], const struct lm_secret *kek, const char *instance_id)
+static char *seal_script(const uint8_t pk[static LM_X25519_BYTES], const struct lm_secret *kek,
+			 const char *instance_id, const char *script)
 {
-	char info[128], payload[512], *enc_b64, *ct_b64, *out;
+	char info[128], payload[640], *enc_b64, *ct_b64, *out;
 	uint8_t pt[LM_KEY_BYTES + sizeof(payload)], enc[LM_HPKE_ENC_BYTES], *ct;
 	size_t ct_size;
 	int n;
 
 	n = snprintf(payload, sizeof(payload),
 		     "{\"instance_id\":\"%s\",\"volume_id\":\"" VOL "\","
-		     "\"args\":[\"/bin/sh\",\"-c\",\"echo hello; exit 3\"],"
+		     "\"args\":[\"/bin/sh\",\"-c\",\"%s\"],"
 		     "\"env\":[\"SECRET_TOKEN=do-not-store\"]}",
-		     instance_id);
+		     instance_id, script);
 	assert_true(n > 0 && (size_t)n < sizeof(payload));
 	memcpy(pt, kek->data, LM_KEY_BYTES);
 	memcpy(pt + LM_KEY_BYTES, payload, (size_t)n);
@@ -381,6 +386,11 @@ static char *seal(const uint8_t pk[static LM_X25519_BYTES], const struct lm_secr
 	free(ct_b64);
 	free(ct);
 	return out;
+}
+
+static char *seal(const uint8_t pk[static LM_X25519_BYTES], const struct lm_secret *kek, const char *instance_id)
+{
+	return seal_script(pk, kek, instance_id, "echo hello; exit 3");
 }
 
 static void release_expect(struct e2e *t, const char *sealed, int expect_ok)
@@ -498,6 +508,7 @@ static void test_end_to_end(void **state)
 	}
 	assert_true(find_guest(t.guest, sizeof(t.guest)));
 	t.type = lm_instance_types[0].name;
+	assert_int_equal(lm_id_new(g_inst, sizeof(g_inst), "inst"), 0);
 	snprintf(t.dir, sizeof(t.dir), "/tmp/lm-agent-XXXXXX");
 	assert_non_null(mkdtemp(t.dir));
 	snprintf(inst_dir, sizeof(inst_dir), "%s/instances/%s", t.dir, INST);
@@ -575,7 +586,43 @@ static void test_end_to_end(void **state)
 	assert_int_equal(lm_agent_delete(t.agent, INST, false), LM_ENOENT);
 	assert_int_equal(lm_agent_attest(t.agent, INST, pk, 16, on_reply, &t), LM_ENOENT);
 
-	lm_agent_free(t.agent);
+	/* Deleting a running workload stops it well before the SIGKILL
+	 * deadline and reports nothing more. */
+	launch(&t);
+	attest(&t, pk);
+	sealed = seal_script(pk, kek, INST, "echo started; exec sleep 60");
+	release_expect(&t, sealed, 1);
+	free(sealed);
+	assert_true(run_until(&t, "running"));
+	{
+		uint64_t start = lm_now_ms();
+		unsigned before = t.status_count;
+
+		assert_int_equal(lm_agent_delete(t.agent, INST, false), 0);
+		assert_true(lm_now_ms() - start < 4000);
+		assert_int_not_equal(access(inst_dir, F_OK), 0);
+		for (int i = 0; i < 5; i++)
+			event_base_loop(t.base, EVLOOP_ONCE);
+		assert_int_equal(t.status_count, before);
+	}
+	/* A running instance is stopped by lm_agent_free(). */
+	launch(&t);
+	attest(&t, pk);
+	sealed = seal_script(pk, kek, INST, "exec sleep 60");
+	release_expect(&t, sealed, 1);
+	free(sealed);
+	assert_true(run_until(&t, "running"));
+	{
+		uint64_t start = lm_now_ms();
+
+		int wst;
+
+		lm_agent_free(t.agent);
+		assert_true(lm_now_ms() - start < 4000);
+		/* Every guest was reaped. */
+		assert_int_equal(waitpid(-1, &wst, WNOHANG), -1);
+		assert_int_equal(errno, ECHILD);
+	}
 	event_free(tick);
 	event_base_free(t.base);
 	free(t.reply_body);
