@@ -1,5 +1,6 @@
 /* The nouns of the lambda command, one table per cli/cmd_<noun>.c. The top
- * table in main.c is built from LM_CLI_TOP_COMMANDS. */
+ * table in main.c is built from LM_CLI_TOP_COMMANDS, one entry per line so
+ * that adding a noun touches one line. */
 #ifndef LAMBDA_CLI_CMDS_H
 #define LAMBDA_CLI_CMDS_H
 
@@ -8,10 +9,11 @@
 int cmd_version(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 extern const char cmd_verify_manual[];
+extern const struct lm_cmd key_cmds[];
 
 #define LM_CLI_TOP_COMMANDS \
-	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
-	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", \
-	  cmd_verify_manual },
+	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
+	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
+	{ "version", cmd_version, NULL, NULL, "print the version", NULL },
 
 #endif
