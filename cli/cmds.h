@@ -26,6 +26,16 @@ int cmd_audit_list(int argc, char **argv);
 int cmd_audit_verify(int argc, char **argv);
 extern const struct lm_cmd g_cli_audit_cmds[];
 
+/* cli/cmd_platform.c */
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+extern const char g_cli_up_manual[], g_cli_down_manual[], g_cli_status_manual[];
+
+/* cli/cmd_tenant.c */
+int cmd_tenant_create(int argc, char **argv);
+extern const struct lm_cmd g_cli_tenant_cmds[];
+
 #define LM_CLI_TOP_COMMANDS \
 	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
 	{ "create", NULL, g_cli_create_cmds, NULL, "create a resource (instance)", NULL }, \
@@ -36,6 +46,11 @@ extern const struct lm_cmd g_cli_audit_cmds[];
 	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", g_cli_attest_manual }, \
 	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
-	{ "version", cmd_version, NULL, NULL, "print the version", NULL },
+	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
+	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground]", \
+	  "start the platform on this machine", g_cli_up_manual }, \
+	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \
+	{ "status", cmd_status, NULL, "[--json]", "show whether the platform answers", g_cli_status_manual }, \
+	{ "tenant", NULL, g_cli_tenant_cmds, NULL, "manage tenants (admin)", NULL },
 
 #endif
