@@ -170,32 +170,20 @@ static int wait_status(struct lm_client *c, const char *id, const char *const wa
 	}
 }
 
-/* The config that `lambda up` writes says whether the platform is a local
- * simulated one ("allow_simulated_insecure": true). Same search order as
- * cli_connect(). A missing or unreadable config means false. */
+/* The config that `lambda up` writes for a local simulated platform says
+ * so with "allow_simulated_insecure": true; struct cli_config has no
+ * member for it, so it is read here. A missing or unreadable config, or a
+ * missing key, means false. */
 static bool config_allows_simulated(void)
 {
-	const char *path = g_cli_config_path;
-	char buf[4096];
-	json_t *cfg, *v;
+	char path[4096];
+	json_t *cfg;
 	bool yes;
 
-	if (!path)
-		path = getenv("LAMBDA_CONFIG");
-	if (!path) {
-		const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-
-		if (xdg && *xdg)
-			snprintf(buf, sizeof(buf), "%s/lambda/config.json", xdg);
-		else if (home && *home)
-			snprintf(buf, sizeof(buf), "%s/.config/lambda/config.json", home);
-		else
-			return false;
-		path = buf;
-	}
+	if (cli_config_path(path, sizeof(path)) < 0)
+		return false;
 	cfg = json_load_file(path, 0, NULL);
-	v = json_object_get(cfg, "allow_simulated_insecure");
-	yes = json_is_true(v);
+	yes = json_is_true(json_object_get(cfg, "allow_simulated_insecure"));
 	json_decref(cfg);
 	return yes;
 }
