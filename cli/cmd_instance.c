@@ -171,20 +171,16 @@ static int wait_status(struct lm_client *c, const char *id, const char *const wa
 }
 
 /* The config that `lambda up` writes for a local simulated platform says
- * so with "allow_simulated_insecure": true; struct cli_config has no
- * member for it, so it is read here. A missing or unreadable config, or a
- * missing key, means false. */
+ * so; a missing or unreadable config means no. */
 static bool config_allows_simulated(void)
 {
-	char path[4096];
-	json_t *cfg;
+	struct cli_config cfg = { 0 };
 	bool yes;
 
-	if (cli_config_path(path, sizeof(path)) < 0)
+	if (cli_config_load(&cfg) < 0)
 		return false;
-	cfg = json_load_file(path, 0, NULL);
-	yes = json_is_true(json_object_get(cfg, "allow_simulated_insecure"));
-	json_decref(cfg);
+	yes = cfg.allow_simulated_insecure;
+	cli_config_clear(&cfg);
 	return yes;
 }
 

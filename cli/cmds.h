@@ -47,7 +47,7 @@ extern const struct lm_cmd g_cli_tenant_cmds[];
 	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
-	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground]", \
+	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground] [--trace-requests FILE]", \
 	  "start the platform on this machine", g_cli_up_manual }, \
 	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \
 	{ "status", cmd_status, NULL, "[--json]", "show whether the platform answers", g_cli_status_manual }, \

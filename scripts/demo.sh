@@ -70,9 +70,10 @@ step "Start a single-node platform (control plane and agent, SQLite store)"
 do_ lambda up --data-dir "$DEMO/data/lambda" --listen "127.0.0.1:$PORT"
 
 step "Create an instance: env and arguments travel only inside the sealed key release"
-# This machine has no TEE: the simulated platform is accepted, and says so.
+# This machine has no TEE: `lambda up` marked the local platform as simulated,
+# so its evidence is accepted, with a warning on every create.
 cmd=(lambda create instance --type compute-4x --region local --encryption-key key.pem
-	--allow-simulated-insecure --volume-size 64M --env "GREETING=Hello from a blind platform" --
+	--volume-size 64M --env "GREETING=Hello from a blind platform" --
 	/bin/sh -c 'echo "$GREETING from $(hostname)"; ls /; sha256sum /etc/hosts')
 show "${cmd[@]}"
 id=$("${cmd[@]}") || fail "create instance exited $?"

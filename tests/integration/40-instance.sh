@@ -17,7 +17,7 @@ check "key ids are known" test -n "$key_id" -a -n "$other_id" -a "$key_id" != "$
 
 create() {
 	run "$LAMBDA" create instance --type compute-4x --region local --encryption-key key.pem \
-		--allow-simulated-insecure --timeout 60 "$@"
+		--timeout 60 "$@"
 }
 
 # 1. A workload that exits 0, with env and arguments only the guest sees.
@@ -30,6 +30,14 @@ id1=$(head -n 1 "$T/out/last.out")
 [ -n "$id1" ] || bail "no instance created"
 check "instance that exits 0 ends exited" test "$(wait_final "$id1")" = exited
 check "its exit code is 0" test "$(field_of "$id1" exit_code)" = 0
+
+# A configuration that does not mark the platform as simulated refuses its
+# evidence: nothing is released, and the instance never runs.
+(umask 077 && jq '.allow_simulated_insecure = false' "$XDG_CONFIG_HOME/lambda/config.json" \
+	>"$T/out/strict-config.json")
+LAMBDA_CONFIG=$T/out/strict-config.json create -- /bin/true
+check "a strict configuration refuses simulated evidence (exit 1)" test "$rc" = 1
+check "the refusal names the platform check" err_has "simulated"
 
 expect_rc 0 "get instance" "$LAMBDA" get instance "$id1"
 check "get shows the key id" out_has "$key_id"

@@ -14,7 +14,7 @@ run "$LAMBDA" key generate --name blind --output key.pem
 [ "$rc" = 0 ] || bail "key generate failed"
 
 run "$LAMBDA" create instance --type compute-4x --region local --encryption-key key.pem \
-	--allow-simulated-insecure --timeout 60 --env "SECRET_CANARY=$canary" -- \
+	--timeout 60 --env "SECRET_CANARY=$canary" -- \
 	/bin/sh -c 'echo "env:$SECRET_CANARY"; echo "arg:$1"; echo "$1" > /tmp/canary-file' sh "$canary"
 id=$(head -n 1 "$T/out/last.out")
 check "the workload was created" grep -qE '^inst_' "$T/out/last.out"
