@@ -35,7 +35,8 @@ struct buf {
 static void put(struct buf *b, const void *p, size_t n)
 {
 	assert_true(b->n + n <= sizeof(b->b));
-	memcpy(b->b + b->n, p, n);
+	if (n)
+		memcpy(b->b + b->n, p, n);
 	b->n += n;
 }
 
@@ -445,7 +446,7 @@ static uint8_t *slurp(const char *dir, const char *name, size_t *size)
 static char *pcrs_json(const uint8_t *values, size_t size, int flip_pcr)
 {
 	static const int idx[4] = { 0, 1, 2, 8 };
-	json_t *pcrs = json_object();
+	json_t *pcrs = json_object(), *doc;
 	char hex[65], key[4], *text;
 	uint8_t v[32];
 
@@ -458,7 +459,9 @@ static char *pcrs_json(const uint8_t *values, size_t size, int flip_pcr)
 		snprintf(key, sizeof(key), "%d", idx[i]);
 		json_object_set_new(pcrs, key, json_string(hex));
 	}
-	text = json_dumps(json_pack("{s:s, s:o}", "hash", "sha256", "pcrs", pcrs), JSON_COMPACT);
+	doc = json_pack("{s:s, s:o}", "hash", "sha256", "pcrs", pcrs);
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
 	assert_non_null(text);
 	return text;
 }
