@@ -379,7 +379,7 @@ static const uint8_t g_pcr8[2][32] = { { 0x81, 0x01 }, { 0x82, 0x02 } };
 static const char g_script[] =
 	"set -e\n"
 	"cd \"$1\"; P=$2\n"
-	"mkdir st\n"
+	"rm -rf st; mkdir st\n"
 	"swtpm socket --tpm2 --server type=tcp,port=$P --ctrl type=tcp,port=$((P+1)) --tpmstate dir=$PWD/st "
 	"--flags not-need-init,startup-clear --daemon --pid file=$PWD/pid\n"
 	"trap 'kill $(cat pid)' EXIT\n"
@@ -414,11 +414,17 @@ static int group_setup(void **state)
 	snprintf(cmd, sizeof(cmd), "%s/gen.sh", g_dir);
 	if (lm_file_write_new(cmd, g_script, strlen(g_script), 0700) < 0)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "bash %s/gen.sh %s %d %s %s >%s/gen.log 2>&1", g_dir, g_dir,
-		 20000 + (int)(getpid() % 10000) * 2, h1, nonce, g_dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "swtpm quote generation failed, see %s/gen.log\n", g_dir);
-		return -1;
+	/* A port in use makes swtpm fail: try a few. */
+	for (int attempt = 0;; attempt++) {
+		snprintf(cmd, sizeof(cmd), "bash %s/gen.sh %s %d %s %s >%s/gen.log 2>&1", g_dir, g_dir,
+			 20000 + (int)((getpid() + 7919 * attempt) % 10000) * 2, h1, nonce, g_dir);
+		if (system(cmd) == 0)
+			break;
+		if (attempt == 2) {
+			fprintf(stderr, "swtpm quote generation failed, see %s/gen.log\n", g_dir);
+			g_dir[0] = 0;	/* keep the log */
+			return -1;
+		}
 	}
 	g_have_swtpm = true;
 	return 0;
