@@ -30,6 +30,12 @@ const char cmd_verify_manual[] =
 	"                              you sent when asking for it), proving it is fresh.\n"
 	"  --at RFC3339                check validity at this time instead of now, e.g.\n"
 	"                              2026-01-24T10:30:00Z.\n"
+	"  --collateral DIR            Intel DCAP: load every certificate, CRL, TCB Info and QE\n"
+	"                              Identity in DIR; what applies is chosen by content.\n"
+	"  --cert FILE                 an extra certificate file (repeatable).\n"
+	"  --root FILE                 replace the built-in root (Intel SGX Root CA) with FILE.\n"
+	"  --accept-tcb LIST           Intel TCB statuses to accept, comma-separated (default\n"
+	"                              UpToDate), e.g. UpToDate,SWHardeningNeeded.\n"
 	"  --json                      print the verdict as JSON: {\"verified\", \"platform\",\n"
 	"                              \"measurement\", \"checks\": [{\"name\", \"ok\", \"detail\"}]}.\n"
 	"\n"
@@ -54,6 +60,8 @@ const char cmd_verify_manual[] =
 	"  2  unusable input: bad options, or a document that cannot be read, is\n"
 	"     truncated or corrupted (the message names the problem)\n"
 	"\n"
+	"A raw Intel TDX or SGX quote may be given instead of a document.\n"
+	"\n"
 	"examples:\n"
 	"  lambda attest inst_abc123 --nonce 5f1c... --output a.json\n"
 	"  lambda verify a.json --nonce 5f1c... --expect-measurement sha384:9a3e...\n"
@@ -66,6 +74,10 @@ enum {
 	OPT_AT,
 	OPT_JSON,
 	OPT_HELP,
+	OPT_COLLATERAL,
+	OPT_CERT,
+	OPT_ROOT,
+	OPT_ACCEPT_TCB,
 };
 
 static const struct option verify_opts[] = {
@@ -74,6 +86,10 @@ static const struct option verify_opts[] = {
 	{ "nonce", required_argument, NULL, OPT_NONCE },
 	{ "at", required_argument, NULL, OPT_AT },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "collateral", required_argument, NULL, OPT_COLLATERAL },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "root", required_argument, NULL, OPT_ROOT },
+	{ "accept-tcb", required_argument, NULL, OPT_ACCEPT_TCB },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -82,6 +98,7 @@ struct verify_args {
 	struct lm_policy policy;
 	uint8_t measurement[LM_MEASUREMENT_MAX];
 	uint8_t nonce[LM_NONCE_MAX];
+	const char *certs[16];
 	bool json;
 	bool help;
 };
@@ -104,6 +121,24 @@ static int parse_hex_option(const char *opt, const char *text, uint8_t *buf, siz
 	memcpy(buf, p, n);
 	*size = n;
 	free(p);
+	return 0;
+}
+
+static int parse_accept_tcb(const char *arg, unsigned *out)
+{
+	char buf[256], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	*out = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		enum lm_tcb_status s = lm_tcb_status_from_name(tok);
+
+		if (s == LM_TCB_UNKNOWN) {
+			cli_error("--accept-tcb: unknown TCB status \"%s\"", tok);
+			return -1;
+		}
+		*out |= LM_TCB_ACCEPT(s);
+	}
 	return 0;
 }
 
@@ -139,6 +174,22 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 	case OPT_JSON:
 		a->json = true;
 		return 0;
+	case OPT_COLLATERAL:
+		a->policy.collateral_dir = arg;
+		return 0;
+	case OPT_ROOT:
+		a->policy.root_file = arg;
+		return 0;
+	case OPT_CERT:
+		if (a->policy.cert_file_count >= sizeof(a->certs) / sizeof(a->certs[0])) {
+			cli_error("--cert: at most %zu files", sizeof(a->certs) / sizeof(a->certs[0]));
+			return -1;
+		}
+		a->certs[a->policy.cert_file_count++] = arg;
+		a->policy.cert_files = a->certs;
+		return 0;
+	case OPT_ACCEPT_TCB:
+		return parse_accept_tcb(arg, &a->policy.accept_tcb);
 	case OPT_HELP:
 		a->help = true;
 		return 0;
@@ -157,6 +208,8 @@ static void print_verdict(const struct lm_verdict *v)
 		printf("%s%s%s %s: %s\n", color ? (c->ok ? "\033[32m" : "\033[31m") : "",
 		       c->ok ? "\xe2\x9c\x93" : "\xe2\x9c\x97", color ? "\033[0m" : "", c->name, c->detail);
 	}
+	if (v->tcb_status[0])
+		printf("tcb status: %s%s%s\n", v->tcb_status, v->advisories[0] ? " " : "", v->advisories);
 	if (v->verified)
 		printf("verified\n");
 	else
@@ -192,13 +245,18 @@ int cmd_verify(int argc, char **argv)
 		cli_fail(r, "%s: cannot read the evidence document", path);
 		goto out;
 	}
-	if (lm_attest_detect(doc, size) != LM_PLATFORM_UNKNOWN) {
+	if (lm_attest_detect(doc, size) == LM_PLATFORM_TDX || lm_attest_detect(doc, size) == LM_PLATFORM_SGX) {
+		if ((r = lm_dcap_evidence_from_quote(doc, size, &ev)) < 0) {
+			rc = cli_fail(r, "%s: cannot read the quote", path);
+			goto out;
+		}
+	} else if (lm_attest_detect(doc, size) != LM_PLATFORM_UNKNOWN) {
 		cli_error("%s: a raw %s report, not an evidence document; verify the document "
 			  "'lambda attest' wrote, which carries the signing key and the guest key",
 			  path, lm_platform_name(lm_attest_detect(doc, size)));
 		goto out;
 	}
-	if ((r = lm_evidence_parse(doc, size, &ev)) < 0) {
+	if (!ev && (r = lm_evidence_parse(doc, size, &ev)) < 0) {
 		cli_fail(r, "%s: unusable evidence document (corrupted or truncated)", path);
 		goto out;
 	}

@@ -29,6 +29,8 @@ const struct lm_attest_backend *lm_attest_backend_detect(const uint8_t *raw, siz
 
 /* The backends, one file each. */
 extern const struct lm_attest_backend lm_attest_simulated;
+extern const struct lm_attest_backend lm_attest_tdx;	/* dcap.c */
+extern const struct lm_attest_backend lm_attest_sgx;	/* dcap.c */
 
 /* Resets *v for a verification of platform: no checks, not verified. */
 void lm_verdict_init(struct lm_verdict *v, enum lm_platform platform);

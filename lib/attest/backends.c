@@ -12,6 +12,8 @@
 
 static const struct lm_attest_backend *const g_backends[] = {
 	&lm_attest_simulated,
+	&lm_attest_tdx,
+	&lm_attest_sgx,
 };
 
 #define BACKEND_COUNT (sizeof(g_backends) / sizeof(g_backends[0]))
