@@ -165,7 +165,9 @@ enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);
 LM_MUST_CHECK int lm_dcap_evidence_from_quote(const uint8_t *raw, size_t size, struct lm_evidence **out);
 
 /* Serialises a verdict as {"verified", "platform", "measurement",
- * "checks": [{"name", "ok", "detail"}]}; the caller frees *out. */
+ * "checks": [{"name", "ok", "detail"}]}, plus "tcb_status" and
+ * "advisories" (array of ids) when a TCB status was determined; the caller
+ * frees *out. */
 LM_MUST_CHECK int lm_verdict_to_json(const struct lm_verdict *v, char **out);
 
 /* report_data = SHA-512(nonce || public key): how a guest binds its

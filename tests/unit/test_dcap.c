@@ -1114,9 +1114,15 @@ static void test_level_order(void **state)
 	{
 		struct run r = { .p = { .accept_tcb = LM_TCB_ACCEPT(LM_TCB_OUT_OF_DATE) } };
 
+		char *json = NULL;
+
 		run_quote(&r, &q_sgx3, &c, true);
 		expect_ok(&r, "OutOfDate");
 		assert_string_equal(r.v.advisories, "INTEL-SA-00001,INTEL-SA-00002");
+		assert_int_equal(lm_verdict_to_json(&r.v, &json), 0);
+		assert_non_null(strstr(json, "\"tcb_status\": \"OutOfDate\""));
+		assert_non_null(strstr(json, "\"INTEL-SA-00002\""));
+		free(json);
 	}
 	/* PCESVN above the platform's */
 	default_coll(&c, false);
