@@ -8,6 +8,7 @@
  * The signature of a TCB Info or QE Identity covers the exact bytes of the
  * "tcbInfo" / "enclaveIdentity" value as served, so besides parsing the
  * JSON we cut that value out of the raw text. */
+#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -638,6 +639,43 @@ static int add_der(struct lm_dcap_collateral *c, const uint8_t *data, size_t siz
 	return 0;
 }
 
+/* Some tools store DER as hex text (Intel PCS serves CRLs that way in
+ * JSON bundles): decode and classify the bytes. */
+static int add_hex(struct lm_dcap_collateral *c, const uint8_t *data, size_t size, const char *name)
+{
+	uint8_t *der = NULL;
+	size_t der_size;
+	char *text;
+	int r;
+
+	while (size && (data[size - 1] == '\n' || data[size - 1] == '\r' || data[size - 1] == ' '))
+		size--;
+	if (!(text = malloc(size + 1)))
+		return LM_ENOMEM;
+	memcpy(text, data, size);
+	text[size] = 0;
+	r = lm_hex_decode_alloc(text, &der, &der_size);
+	free(text);
+	if (r < 0) {
+		lm_debug("%s: not a certificate, CRL, TCB Info or QE Identity; skipped", name);
+		return 0;
+	}
+	r = add_der(c, der, der_size, name);
+	free(der);
+	return r;
+}
+
+static bool is_hex_text(const uint8_t *data, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size && isxdigit(data[i]); i++)
+		;
+	for (; i < size && (data[i] == '\n' || data[i] == '\r' || data[i] == ' '); i++)
+		;
+	return size >= 2 && i == size;
+}
+
 int lm_dcap_collateral_add_data(struct lm_dcap_collateral *c, const uint8_t *data, size_t size, const char *name)
 {
 	size_t i = 0;
@@ -650,6 +688,8 @@ int lm_dcap_collateral_add_data(struct lm_dcap_collateral *c, const uint8_t *dat
 		return add_json(c, data, size, name);
 	if (memmem(data, size, "-----BEGIN", 10))
 		return add_pem(c, data, size, name);
+	if (is_hex_text(data, size))
+		return add_hex(c, data, size, name);
 	return add_der(c, data, size, name);
 }
 

@@ -1245,11 +1245,24 @@ static void test_collateral_by_content(void **state)
 	write_collateral(dir, &c);
 	write_file(dir, "tcbinfo.json", "not json", 8);	/* a misleading name */
 	write_file(dir, "pck-crl.der", "{\"other\":1}", 11);
+	{	/* a CRL stored as hex text counts too */
+		X509_CRL *crl = make_crl(g_root, g_root_key, 0, T0 - DAY, T0 + DAY);
+		unsigned char *der = NULL;
+		int n = i2d_X509_CRL(crl, &der);
+		char *hex = malloc(2 * (size_t)n + 2);
+
+		lm_hex_encode(hex, der, (size_t)n);
+		strcat(hex, "\n");
+		write_file(dir, "zz", hex, strlen(hex));
+		free(hex);
+		OPENSSL_free(der);
+		X509_CRL_free(crl);
+	}
 	assert_int_equal(lm_dcap_collateral_new(&col), 0);
 	assert_int_equal(lm_dcap_collateral_load_dir(col, dir), 0);
 	assert_int_equal(col->tcb_info_count, 1);
 	assert_int_equal(col->qe_identity_count, 1);
-	assert_int_equal(sk_X509_CRL_num(col->crls), 2);
+	assert_int_equal(sk_X509_CRL_num(col->crls), 3);
 	assert_int_equal(sk_X509_num(col->certs), 1);
 	assert_true(col->tcb_infos[0]->is_tdx);
 	assert_int_equal(col->tcb_infos[0]->module_count, 2);
