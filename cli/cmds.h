@@ -6,8 +6,12 @@
 #include "cli.h"
 
 int cmd_version(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+extern const char cmd_verify_manual[];
 
 #define LM_CLI_TOP_COMMANDS \
-	{ "version", cmd_version, NULL, NULL, "print the version", NULL },
+	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
+	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", \
+	  cmd_verify_manual },
 
 #endif

@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-	build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
+	make build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
 	libssl-dev libevent-dev libcurl4-openssl-dev libjansson-dev libcmocka-dev
 	libsqlite3-dev libcryptsetup-dev libseccomp-dev libcap-dev libfuse3-dev
 	openssl sqlite3 ca-certificates git

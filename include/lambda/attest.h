@@ -32,7 +32,11 @@ enum lm_platform lm_platform_from_name(const char *name);
 #define LM_REPORT_DATA_BYTES 64
 #define LM_MEASUREMENT_MAX 64
 
-/* The evidence document. Every pointer member is owned by the document. */
+/* The evidence document. Every pointer member is owned by the document
+ * (heap strings and buffers that lm_evidence_free() frees, so a caller may
+ * replace one with its own malloc'd value). Documents come from
+ * lm_evidence_parse() or a backend's make function, never from the
+ * caller's own allocation: the module keeps private state beside them. */
 struct lm_evidence {
 	int version;				/* 1 */
 	char instance_id[64];
@@ -51,9 +55,9 @@ struct lm_evidence {
 	char *platform_info;			/* JSON object text, may be NULL */
 };
 
-/* Parses an evidence document (JSON, at most 4 MiB). Rejects unknown
- * fields, wrong types and bad encodings with LM_EFORMAT, naming the field
- * in the log. The caller frees *out with lm_evidence_free(). */
+/* Parses an evidence document (JSON, at most 4 MiB, else LM_ETOOBIG).
+ * Rejects unknown fields, wrong types, bad encodings and fields over their
+ * bounds with LM_EFORMAT, naming the field in the log. The caller frees *out with lm_evidence_free(). */
 LM_MUST_CHECK int lm_evidence_parse(const uint8_t *data, size_t size, struct lm_evidence **out);
 
 /* Serialises a document as indented JSON; the caller frees *out. */
@@ -61,10 +65,33 @@ LM_MUST_CHECK int lm_evidence_to_json(const struct lm_evidence *ev, char **out);
 
 void lm_evidence_free(struct lm_evidence *ev);
 
-/* Returns the string member key of the platform_info object, or NULL. */
+/* Returns the string member key of the platform_info object, or NULL. The
+ * string lives until the document is freed or platform_info is replaced.
+ * Not safe to call on one document from two threads at once. */
 const char *lm_evidence_info(const struct lm_evidence *ev, const char *key);
 
-/* What the verifier requires. Zero-initialise, then set what applies. */
+/* TCB status of a platform as Intel's collateral names it (also used for
+ * the accepted set of lm_policy.accept_tcb, one bit per status). */
+enum lm_tcb_status {
+	LM_TCB_UNKNOWN = 0,
+	LM_TCB_UP_TO_DATE,
+	LM_TCB_SW_HARDENING_NEEDED,
+	LM_TCB_CONFIGURATION_NEEDED,
+	LM_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
+	LM_TCB_OUT_OF_DATE,
+	LM_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
+	LM_TCB_REVOKED,
+};
+
+/* "UpToDate", "SWHardeningNeeded", ...; NULL for LM_TCB_UNKNOWN. */
+const char *lm_tcb_status_name(enum lm_tcb_status s);
+enum lm_tcb_status lm_tcb_status_from_name(const char *name);
+
+#define LM_TCB_ACCEPT(s) (1u << (s))
+
+/* What the verifier requires and what it verifies with. Zero-initialise,
+ * then set what applies: a zero field means "not pinned" or the safe
+ * default. Byte fields point to caller-owned buffers of the size named. */
 struct lm_policy {
 	bool allow_simulated_insecure;
 	bool allow_debug;
@@ -72,8 +99,30 @@ struct lm_policy {
 	size_t expect_measurement_size;
 	const uint8_t *expect_nonce;		/* NULL: the document's own */
 	size_t expect_nonce_size;
-	const uint8_t *expect_report_data;	/* NULL: not checked */
+	const uint8_t *expect_report_data;	/* 64 bytes; NULL: not checked */
 	time_t at;				/* validity time; 0 = now */
+
+	/* Trust material for hardware evidence. */
+	const char *collateral_dir;		/* DCAP: TCB Info, QE Identity, CRLs, certificates */
+	const char *const *cert_files;		/* extra certificates (VCEK/VLEK, ASK, PCK, AK chain) */
+	size_t cert_file_count;
+	const char *root_file;			/* replaces the built-in roots (PEM or DER) */
+
+	/* Intel SGX / TDX */
+	unsigned accept_tcb;			/* LM_TCB_ACCEPT() bits; 0: UpToDate only */
+	const uint8_t *expect_mrenclave;	/* 32 */
+	const uint8_t *expect_mrsigner;		/* 32 */
+	const uint8_t *expect_mrtd;		/* 48 */
+	const uint8_t *expect_rtmr[4];		/* 48 each */
+
+	/* AMD SEV-SNP */
+	const uint8_t *expect_host_data;	/* 32 */
+	bool allow_migration_agent;
+	bool deny_smt;				/* refuse guests that allow SMT */
+	int max_vmpl;				/* highest VMPL accepted, 0..3; -1: any */
+	bool has_max_vmpl;
+	uint64_t min_tcb;			/* SNP TCB_VERSION; 0: any */
+	const char *product;			/* "Milan", "Genoa", "Turin": for v2 reports */
 };
 
 #define LM_CHECK_MAX 48
@@ -93,6 +142,8 @@ struct lm_verdict {
 	struct lm_check checks[LM_CHECK_MAX];
 	size_t check_count;
 	int first_failed;			/* index into checks, or -1 */
+	char tcb_status[48];			/* Intel TCB status, "" when none */
+	char advisories[512];			/* comma-separated advisory ids */
 };
 
 /* Verifies a document against policy, filling *out with one entry per
@@ -102,6 +153,10 @@ struct lm_verdict {
  * LM_EFORMAT when the evidence inside cannot be parsed. */
 LM_MUST_CHECK int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy,
 				     struct lm_verdict *out);
+
+/* Recognises a raw report or quote (not a document) by its format: returns
+ * its platform, or LM_PLATFORM_UNKNOWN. Reads at most size bytes. */
+enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);
 
 /* Serialises a verdict as {"verified", "platform", "measurement",
  * "checks": [{"name", "ok", "detail"}]}; the caller frees *out. */

@@ -263,7 +263,7 @@ int lm_hex_decode(uint8_t *out, size_t size, const char *in)
 		int lo = hex_digit((unsigned char)in[2 * i + 1]);
 
 		bad |= (hi | lo) < 0;
-		out[i] = (uint8_t)((hi << 4) | (lo & 15));
+		out[i] = (uint8_t)(((hi & 15) << 4) | (lo & 15));
 	}
 	return bad ? LM_EFORMAT : 0;
 }

@@ -1,0 +1,85 @@
+/* Private interface of the attest module: the backend ops struct that each
+ * evidence kind implements (one file per backend), the registry that finds
+ * them, the helpers that record checks in a verdict, and the raw formats
+ * that tests and fuzz targets reach directly. Not installed. */
+#ifndef LAMBDA_ATTEST_INT_H
+#define LAMBDA_ATTEST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lambda/attest.h"
+
+/* One evidence kind. detect() looks at raw bytes (a report or quote file)
+ * and returns 1 when they are of this kind, 0 otherwise; it must not trust
+ * the bytes. verify() records its checks in *out with lm_verdict_add() and
+ * returns 0 when the document was usable, whatever the verdict, or a
+ * negative LM_E* code (LM_EFORMAT: the evidence inside cannot be parsed). */
+struct lm_attest_backend {
+	enum lm_platform platform;
+	const char *name;
+	int (*detect)(const uint8_t *raw, size_t size);
+	int (*verify)(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *out);
+};
+
+/* backends.c: the registry. Each returns a static backend or NULL. */
+const struct lm_attest_backend *lm_attest_backend_find(enum lm_platform platform);
+const struct lm_attest_backend *lm_attest_backend_detect(const uint8_t *raw, size_t size);
+
+/* The backends, one file each. */
+extern const struct lm_attest_backend lm_attest_simulated;
+
+/* Resets *v for a verification of platform: no checks, not verified. */
+void lm_verdict_init(struct lm_verdict *v, enum lm_platform platform);
+
+/* Appends a check; the detail is formatted, truncated to fit. Keeps
+ * first_failed and verified up to date, so a verdict with no failed check
+ * and at least one check is verified. Past LM_CHECK_MAX checks the last slot
+ * becomes a failed "too many checks" entry: a backend bug must never pass. */
+void lm_verdict_add(struct lm_verdict *v, const char *name, bool ok, const char *fmt, ...) LM_PRINTF(4, 5);
+
+/* Sets v->measurement to "<alg>:<hex of m>". */
+void lm_verdict_set_measurement(struct lm_verdict *v, const char *alg, const uint8_t *m, size_t size);
+
+/* evidence.c: allocation of documents for backends that make them. The
+ * result is zeroed apart from version = 1; free it with lm_evidence_free(). */
+LM_MUST_CHECK int lm_evidence_new(struct lm_evidence **out);
+
+/* Splits a measurement "<alg>:<hex>" into its decoded bytes (at most
+ * LM_MEASUREMENT_MAX) and checks alg against want (NULL: any of sha256,
+ * sha384, sha512). */
+LM_MUST_CHECK int lm_measurement_decode(const char *text, const char *want, uint8_t out[static LM_MEASUREMENT_MAX],
+					size_t *size);
+
+/* ---- simulated.c: the raw simulated report (docs/formats.md) ---- */
+
+#define LM_SIM_MAGIC "LMSIMRP1"
+#define LM_SIM_VERSION 1u
+#define LM_SIM_FLAG_DEBUG 0x1u
+#define LM_SIM_INSTANCE_BYTES 64
+#define LM_SIM_SIG_BYTES 64
+#define LM_SIM_SIGNED_BYTES (8 + 4 + 4 + LM_SIM_MEASUREMENT_BYTES + LM_REPORT_DATA_BYTES + LM_SIM_INSTANCE_BYTES)
+#define LM_SIM_REPORT_BYTES (LM_SIM_SIGNED_BYTES + LM_SIM_SIG_BYTES)
+
+struct lm_sim_report {
+	uint32_t version;
+	uint32_t flags;
+	uint8_t measurement[LM_SIM_MEASUREMENT_BYTES];
+	uint8_t report_data[LM_REPORT_DATA_BYTES];
+	char instance_id[LM_SIM_INSTANCE_BYTES];	/* NUL-terminated */
+	uint8_t signature[LM_SIM_SIG_BYTES];
+};
+
+/* Parses a raw report strictly (exact size, magic, version, known flags,
+ * NUL-padded instance id); does not check the signature. */
+LM_MUST_CHECK int lm_sim_report_parse(const uint8_t *raw, size_t size, struct lm_sim_report *out);
+
+/* lm_sim_evidence_make() with report flags (LM_SIM_FLAG_DEBUG), for tests
+ * and development tools. */
+LM_MUST_CHECK int lm_sim_evidence_make_flags(const char *key_pem, const char *instance_id,
+					     const uint8_t measurement[static LM_SIM_MEASUREMENT_BYTES],
+					     const uint8_t *nonce, size_t nonce_size, const uint8_t *guest_pk,
+					     size_t guest_pk_size, uint32_t flags, struct lm_evidence **out);
+
+#endif

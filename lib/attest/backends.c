@@ -1,0 +1,110 @@
+/* The registry of evidence backends, the dispatch of lm_verify_evidence()
+ * to them, and the helpers that record checks in a verdict. Adding a
+ * backend: a new lib/attest/<kind>.c defining a struct lm_attest_backend,
+ * declared in attest_int.h and listed in g_backends below. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attest/attest_int.h"
+#include "lambda/log.h"
+#include "lambda/util.h"
+
+static const struct lm_attest_backend *const g_backends[] = {
+	&lm_attest_simulated,
+};
+
+#define BACKEND_COUNT (sizeof(g_backends) / sizeof(g_backends[0]))
+
+const struct lm_attest_backend *lm_attest_backend_find(enum lm_platform platform)
+{
+	for (size_t i = 0; i < BACKEND_COUNT; i++)
+		if (g_backends[i]->platform == platform)
+			return g_backends[i];
+	return NULL;
+}
+
+const struct lm_attest_backend *lm_attest_backend_detect(const uint8_t *raw, size_t size)
+{
+	for (size_t i = 0; i < BACKEND_COUNT; i++)
+		if (g_backends[i]->detect && g_backends[i]->detect(raw, size) == 1)
+			return g_backends[i];
+	return NULL;
+}
+
+enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size)
+{
+	const struct lm_attest_backend *b = raw ? lm_attest_backend_detect(raw, size) : NULL;
+
+	return b ? b->platform : LM_PLATFORM_UNKNOWN;
+}
+
+void lm_verdict_init(struct lm_verdict *v, enum lm_platform platform)
+{
+	memset(v, 0, sizeof(*v));
+	v->platform = platform;
+	v->first_failed = -1;
+}
+
+void lm_verdict_add(struct lm_verdict *v, const char *name, bool ok, const char *fmt, ...)
+{
+	struct lm_check *c;
+	va_list ap;
+
+	if (v->check_count >= LM_CHECK_MAX) {
+		/* Never let an overflowing backend end up verified. */
+		c = &v->checks[LM_CHECK_MAX - 1];
+		snprintf(c->name, sizeof(c->name), "%s", "too many checks");
+		snprintf(c->detail, sizeof(c->detail), "more than %d checks recorded", LM_CHECK_MAX);
+		c->ok = false;
+		if (v->first_failed < 0)
+			v->first_failed = LM_CHECK_MAX - 1;
+		v->verified = false;
+		return;
+	}
+	c = &v->checks[v->check_count];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	va_start(ap, fmt);
+	vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+	va_end(ap);
+	c->ok = ok;
+	if (!ok && v->first_failed < 0)
+		v->first_failed = (int)v->check_count;
+	v->check_count++;
+	v->verified = v->first_failed < 0;
+}
+
+void lm_verdict_set_measurement(struct lm_verdict *v, const char *alg, const uint8_t *m, size_t size)
+{
+	char hex[2 * LM_MEASUREMENT_MAX + 1];
+
+	if (size > LM_MEASUREMENT_MAX)
+		size = LM_MEASUREMENT_MAX;
+	lm_hex_encode(hex, m, size);
+	snprintf(v->measurement, sizeof(v->measurement), "%s:%s", alg, hex);
+}
+
+int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy, struct lm_verdict *out)
+{
+	static const struct lm_policy none;
+	const struct lm_attest_backend *b;
+	struct lm_verdict v;
+	int r;
+
+	if (!ev || !out)
+		return LM_EINVAL;
+	if (!policy)
+		policy = &none;
+	lm_verdict_init(&v, ev->platform);
+	b = lm_attest_backend_find(ev->platform);
+	if (!b) {
+		lm_verdict_add(&v, "platform", false, "no verifier for %s evidence in this build",
+			       lm_platform_name(ev->platform));
+	} else if ((r = b->verify(ev, policy, &v)) < 0) {
+		return r;
+	}
+	if (v.check_count == 0)	/* a backend that checked nothing proves nothing */
+		lm_verdict_add(&v, "platform", false, "%s verifier made no checks", lm_platform_name(ev->platform));
+	*out = v;
+	return 0;
+}
