@@ -4,6 +4,7 @@
  * truncation at every length, reordered, duplicated and extended segments,
  * the segment counter limit), plus key rotation and its crash recovery. */
 #include <fcntl.h>
+#include <libgen.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -514,6 +515,44 @@ static void test_rotate_crash(void **state)
 	assert_int_equal(lm_fileenc_recover("/nonexistent/file"), 0);
 }
 
+/* The valid seeds of the reader fuzz corpus were written by the independent
+ * implementation tests/tools/lmbdaef1.py under the fuzz key (bytes 0..31,
+ * key id 01..08); the name says the plaintext size. */
+static void test_reference_vectors(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 4096, 4097, 12298 };
+	const char *data = getenv("LAMBDA_TEST_DATA");
+	struct lm_secret *kek;
+	uint8_t id[LM_KEY_ID_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	(void)state;
+	if (!data)
+		skip();
+	assert_int_equal(lm_secret_new(LM_KEY_BYTES, &kek), 0);
+	for (size_t i = 0; i < LM_KEY_BYTES; i++)
+		kek->data[i] = (uint8_t)i;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char path[4096];
+		uint8_t *ct;
+		size_t size, len;
+		struct buf out;
+
+		/* LAMBDA_TEST_DATA is <source>/tests/data, which need not exist */
+		snprintf(path, sizeof(path), "%s", data);
+		len = strlen(dirname(path));
+		snprintf(path + len, sizeof(path) - len, "/fuzz/corpus/fileenc_reader/valid-%zu", sizes[i]);
+		assert_int_equal(lm_file_read(path, LM_FILE_MAX, &ct, &size), 0);
+		assert_int_equal(decrypt_with(kek, id, ct, size, 333, &out), 0);
+		assert_int_equal(out.size, sizes[i]);
+		free(out.p);
+		ct[size - 1] ^= 1;
+		assert_int_equal(decrypt_with(kek, id, ct, size, 333, &out), LM_EAUTH);
+		free(out.p);
+		free(ct);
+	}
+	lm_secret_free(kek);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_counter_limit),
 		cmocka_unit_test(test_rotate),
 		cmocka_unit_test(test_rotate_crash),
+		cmocka_unit_test(test_reference_vectors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
