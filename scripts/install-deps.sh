@@ -10,7 +10,7 @@ PACKAGES="
 	openssl sqlite3 ca-certificates git
 	bubblewrap cryptsetup-bin e2fsprogs fuse3 util-linux procps iproute2 kmod
 	swtpm swtpm-tools tpm2-tools libtss2-dev wireguard-go wireguard-tools
-	wrk nginx-light age
+	wrk nginx-light age python3-cryptography
 "
 
 missing=""
