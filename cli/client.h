@@ -27,4 +27,24 @@ LM_MUST_CHECK int cli_api(struct lm_client *c, const char *method, const char *p
 /* As cli_api() for a binary body (GET .../logs). */
 LM_MUST_CHECK int cli_api_raw(struct lm_client *c, const char *path, char **out, size_t *size);
 
+/* ---- the configuration file (cli/config.c) ----
+ * {"endpoint": "https://127.0.0.1:7443", "ca_file": "...", "token": "lmt_...",
+ *  "data_dir": "..."}, mode 0600 (it holds the token). */
+struct cli_config {
+	char *endpoint, *ca_file, *token, *data_dir;	/* token is wiped on clear */
+};
+
+/* The configuration path in use (--config, $LAMBDA_CONFIG, XDG, ~) into out. */
+LM_MUST_CHECK int cli_config_path(char *out, size_t out_size);
+
+/* Reads the configuration; LM_ENOENT when there is none, LM_EKEYPERM when
+ * group or others can read it, LM_EFORMAT when it is malformed. */
+LM_MUST_CHECK int cli_config_load(struct cli_config *cfg);
+
+/* Writes cfg (mode 0600, parent directories 0700) to the configuration
+ * path, which is copied into path_out. */
+LM_MUST_CHECK int cli_config_save(const struct cli_config *cfg, char *path_out, size_t path_size);
+
+void cli_config_clear(struct cli_config *cfg);
+
 #endif

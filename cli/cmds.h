@@ -1,5 +1,6 @@
 /* The nouns of the lambda command, one table per cli/cmd_<noun>.c. The top
- * table in main.c is built from LM_CLI_TOP_COMMANDS. */
+ * table in main.c is built from LM_CLI_TOP_COMMANDS, one entry per line so
+ * that adding a noun touches one line. */
 #ifndef LAMBDA_CLI_CMDS_H
 #define LAMBDA_CLI_CMDS_H
 
@@ -8,24 +9,41 @@
 int cmd_version(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 extern const char cmd_verify_manual[];
+extern const struct lm_cmd key_cmds[];
+
+/* cli/cmd_platform.c */
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+extern const char g_cli_up_manual[], g_cli_down_manual[], g_cli_status_manual[];
+
+/* cli/cmd_tenant.c */
+int cmd_tenant_create(int argc, char **argv);
+extern const struct lm_cmd g_cli_tenant_cmds[];
+
+/* cli/cmd_file.c */
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
 extern const char cmd_encrypt_manual[], cmd_decrypt_manual[];
-/* cmd_key_rotate.c: the "rotate" verb of the key noun (cmd_key.c's table). */
-int cmd_key_rotate(int argc, char **argv);
-extern const char cmd_key_rotate_manual[];
 /* cmd_file.c: loads a CMK file and derives its file KEK and key id; prints
  * the error itself. */
 struct lm_secret;
 int cli_load_file_kek(const char *key_path, struct lm_secret **kek, unsigned char id[static 8]);
 
+/* cli/cmd_key_rotate.c: the "rotate" verb of the key noun (cmd_key.c's table) */
+int cmd_key_rotate(int argc, char **argv);
+extern const char cmd_key_rotate_manual[];
+
 #define LM_CLI_TOP_COMMANDS \
+	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
+	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
-	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", \
-	  cmd_verify_manual }, \
-	{ "encrypt", cmd_encrypt, NULL, "--key KEY IN -o OUT", "encrypt a file for a CMK", \
-	  cmd_encrypt_manual }, \
-	{ "decrypt", cmd_decrypt, NULL, "--key KEY IN -o OUT", "decrypt and authenticate a file", \
-	  cmd_decrypt_manual },
+	{ "encrypt", cmd_encrypt, NULL, "--key KEY IN -o OUT", "encrypt a file for a CMK", cmd_encrypt_manual }, \
+	{ "decrypt", cmd_decrypt, NULL, "--key KEY IN -o OUT", "decrypt and authenticate a file", cmd_decrypt_manual }, \
+	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground]", \
+	  "start the platform on this machine", g_cli_up_manual }, \
+	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \
+	{ "status", cmd_status, NULL, "[--json]", "show whether the platform answers", g_cli_status_manual }, \
+	{ "tenant", NULL, g_cli_tenant_cmds, NULL, "manage tenants (admin)", NULL },
 
 #endif

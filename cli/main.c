@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
 #include "cmds.h"
 #include "lambda/log.h"
 
@@ -15,7 +16,7 @@ bool g_cli_verbose;
 
 static const struct lm_cmd top_cmds[] = {
 	LM_CLI_TOP_COMMANDS
-	{ NULL }
+	{ 0 }
 };
 
 void cli_error(const char *fmt, ...)
@@ -77,7 +78,9 @@ static void print_table(FILE *f, const char *path, const struct lm_cmd *cmds)
 	}
 	fprintf(f, "\nRun 'lambda %s%s<command> --help' for the options of one command.\n"
 		   "Exit status: 0 success, 1 failed or not verified, 2 usage or unusable input,\n"
-		   "3 key problem, 4 platform unreachable or busy, 5 not found, 6 credentials refused.\n",
+		   "3 key problem, 4 platform unreachable or busy, 5 not found, 6 credentials refused.\n"
+		   "Global options: --config FILE (default $LAMBDA_CONFIG, then\n"
+		   "$XDG_CONFIG_HOME/lambda/config.json, then ~/.config/lambda/config.json), -v.\n",
 		path, *path ? " " : "");
 }
 
@@ -118,6 +121,14 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
 			g_cli_verbose = true;
+		} else if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				cli_error("--config needs a file");
+				return LM_EXIT_USAGE;
+			}
+			g_cli_config_path = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			g_cli_config_path = argv[i] + 9;
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("lambda %s\n", LAMBDA_VERSION);
 			return 0;

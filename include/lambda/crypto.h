@@ -80,7 +80,9 @@ LM_MUST_CHECK int lm_hpke_keygen(uint8_t pk[static LM_X25519_BYTES], struct lm_s
 /* Seals pt (pt_size bytes) to the recipient public key pk_r with a one-shot
  * base-mode context (sequence number 0). Writes the encapsulated key into
  * enc and a new buffer of pt_size + 16 bytes into *ct. Refuses a
- * low-order pk_r whose shared secret is all zero (LM_EFORMAT). */
+ * low-order pk_r whose shared secret is all zero (LM_EFORMAT) and an empty
+ * pt (LM_EINVAL: lm_hpke_open() returns the plaintext as a secret, which
+ * is never empty); info is at most 1024 bytes. */
 LM_MUST_CHECK int lm_hpke_seal(const uint8_t pk_r[static LM_X25519_BYTES], const uint8_t *info, size_t info_size,
 			       const uint8_t *aad, size_t aad_size, const uint8_t *pt, size_t pt_size,
 			       uint8_t enc[static LM_HPKE_ENC_BYTES], uint8_t **ct, size_t *ct_size);

@@ -32,4 +32,21 @@ void lm_client_free(struct lm_client *c);
 LM_MUST_CHECK int lm_client_request(struct lm_client *c, const char *method, const char *path, const char *body,
 				    long *status, char **resp, size_t *resp_size);
 
+/* ---- the platform PKI of a single-node control plane ---- */
+
+/* Makes the platform CA: an ECDSA P-256 key (written to key_path, mode
+ * 0600) and a self-signed CA certificate valid for 10 years (cert_path,
+ * mode 0644). Never overwrites: LM_EEXIST. */
+LM_MUST_CHECK int lm_pki_make_ca(const char *cert_path, const char *key_path);
+
+/* Issues a server certificate for 127.0.0.1, ::1 and localhost (subject
+ * alternative names) with a fresh P-256 key (key_path, mode 0600), signed
+ * by the CA in ca_cert_path/ca_key_path, valid for 10 years. */
+LM_MUST_CHECK int lm_pki_make_server(const char *ca_cert_path, const char *ca_key_path, const char *cert_path,
+				     const char *key_path);
+
+/* Limits of lm_client_request(): connect + transfer time and reply size. */
+#define LM_CLIENT_TIMEOUT_S 30
+#define LM_CLIENT_MAX_BODY (16u << 20)
+
 #endif

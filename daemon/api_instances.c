@@ -1,0 +1,442 @@
+/* /v1/instances: metadata in the store, work through the embedded agent.
+ * Attestation and key release are asynchronous: the evhttp request waits
+ * in a struct lmd_pending until the guest answers. The sealed key-release
+ * blob is relayed unopened; its bytes are never logged nor audited. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "lambda/agent.h"
+#include "lambda/json.h"
+#include "lambda/log.h"
+#include "lambda/util.h"
+#include "lambdad.h"
+
+#define VOLUME_DEFAULT (64ull << 20)
+#define VOLUME_MIN (32ull << 20)
+#define VOLUME_MAX (1ull << 40)
+#define NONCE_MIN 16
+#define NONCE_MAX 64
+#define HPKE_ENC_BYTES 32
+
+/* Instances whose key release has been accepted: docs/api.md accepts the
+ * blob once. */
+struct lmd_release {
+	char id[LM_ID_MAX];
+	struct lmd_release *next;
+};
+
+static bool release_started(struct lmd *d, const char *id)
+{
+	for (struct lmd_release *r = d->releases; r; r = r->next)
+		if (strcmp(r->id, id) == 0)
+			return true;
+	return false;
+}
+
+static void release_forget(struct lmd *d, const char *id)
+{
+	for (struct lmd_release **pp = &d->releases; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->id, id) == 0) {
+			struct lmd_release *r = *pp;
+
+			*pp = r->next;
+			free(r);
+			return;
+		}
+}
+
+void lmd_releases_free(struct lmd *d)
+{
+	while (d->releases) {
+		struct lmd_release *r = d->releases;
+
+		d->releases = r->next;
+		free(r);
+	}
+}
+
+static json_t *instance_json(const struct lm_instance_rec *rec)
+{
+	char created[32], updated[32];
+
+	lm_time_format(created, sizeof(created), rec->created_at);
+	lm_time_format(updated, sizeof(updated), rec->updated_at);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:s}", "id", rec->id, "type", rec->type,
+			 "region", rec->region, "image", rec->image, "volume_id", rec->volume_id, "volume_size",
+			 (json_int_t)rec->volume_size, "key_id", rec->key_id, "status", rec->status, "exit_code",
+			 rec->has_exit_code ? json_integer(rec->exit_code) : json_null(), "created_at", created,
+			 "updated_at", updated);
+}
+
+/* Names: 1..63 characters of [a-z0-9._-]. */
+static bool valid_name(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 0 && n < max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static bool valid_key_id(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n == 20 && strncmp(s, "lmk_", 4) == 0 && strspn(s + 4, "0123456789abcdef") == 16;
+}
+
+void lmd_api_instance_create(struct lmd_req *rq)
+{
+	struct lmd *d = rq->d;
+	struct lm_instance_rec rec = { 0 };
+	const char *type = lm_json_str(rq->body, "type"), *region = lm_json_str(rq->body, "region");
+	const char *image = lm_json_str(rq->body, "image"), *key_id = lm_json_str(rq->body, "key_id");
+	json_t *size = json_object_get(rq->body, "volume_size");
+	struct lm_launch launch;
+	int r;
+
+	if (!type || !region) {
+		lmd_reply_error(rq->req, 400, "missing field '%s'", !type ? "type" : "region");
+		return;
+	}
+	if (!valid_name(type, sizeof(rec.type)) || !valid_name(region, sizeof(rec.region))) {
+		lmd_reply_error(rq->req, 400, "bad value of '%s'", !valid_name(type, sizeof(rec.type)) ? "type" : "region");
+		return;
+	}
+	if ((json_object_get(rq->body, "image") && !image) || (image && !valid_name(image, sizeof(rec.image)))) {
+		lmd_reply_error(rq->req, 400, "bad value of 'image'");
+		return;
+	}
+	if ((json_object_get(rq->body, "key_id") && !key_id) || (key_id && !valid_key_id(key_id))) {
+		lmd_reply_error(rq->req, 400, "bad value of 'key_id': expected lmk_ and 16 hex digits");
+		return;
+	}
+	rec.volume_size = VOLUME_DEFAULT;
+	if (size) {
+		if (!json_is_integer(size) || json_integer_value(size) < (json_int_t)VOLUME_MIN ||
+		    json_integer_value(size) > (json_int_t)VOLUME_MAX) {
+			lmd_reply_error(rq->req, 400, "bad value of 'volume_size': bytes, at least %llu",
+					(unsigned long long)VOLUME_MIN);
+			return;
+		}
+		rec.volume_size = (uint64_t)json_integer_value(size);
+	}
+	if ((r = lm_id_new(rec.id, sizeof(rec.id), "inst")) < 0 ||
+	    (r = lm_id_new(rec.volume_id, sizeof(rec.volume_id), "vol")) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		return;
+	}
+	snprintf(rec.tenant_id, sizeof(rec.tenant_id), "%s", rq->tenant.id);
+	snprintf(rec.type, sizeof(rec.type), "%s", type);
+	snprintf(rec.region, sizeof(rec.region), "%s", region);
+	snprintf(rec.image, sizeof(rec.image), "%s", image ? image : "host");
+	snprintf(rec.key_id, sizeof(rec.key_id), "%s", key_id ? key_id : "");
+	snprintf(rec.status, sizeof(rec.status), "pending");
+	rec.created_at = rec.updated_at = time(NULL);
+	if (!d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent to run instances");
+		return;
+	}
+	if ((r = lm_store_instance_insert(d->store, &rec)) < 0) {
+		lmd_reply_code(rq->req, r, "cannot record the instance");
+		return;
+	}
+	if ((r = lmd_audit(d, "instance.created", rq->tenant.id, rec.id, "create",
+			   json_pack("{s:s, s:s, s:s, s:I}", "type", rec.type, "region", rec.region, "image", rec.image,
+				     "volume_size", (json_int_t)rec.volume_size))) < 0) {
+		if (lm_store_instance_delete(d->store, rec.id) < 0)
+			lm_err("%s: cannot remove the unaudited instance", rec.id);
+		lmd_reply_code(rq->req, r, "cannot audit the instance");
+		return;
+	}
+	launch = (struct lm_launch){ .instance_id = rec.id, .type = rec.type, .image = rec.image,
+				     .volume_id = rec.volume_id, .volume_size = rec.volume_size };
+	if ((r = lm_agent_launch(d->agent, &launch)) < 0) {
+		lm_err("%s: launch failed: %s", rec.id, lm_strerror(r));
+		lmd_on_status(d, rec.id, "failed", -1);
+		lmd_reply_code(rq->req, LM_EUNAVAIL, "the node could not launch the instance");
+		return;
+	}
+	lm_info("%s created for %s (%s, %s)", rec.id, rq->tenant.id, rec.type, rec.region);
+	/* The agent may already have moved it on. */
+	if (lm_store_instance_get(d->store, NULL, rec.id, &rec) < 0)
+		lm_warn("%s: cannot re-read the instance", rec.id);
+	lmd_reply_json(rq->req, 201, instance_json(&rec));
+}
+
+void lmd_api_instance_list(struct lmd_req *rq)
+{
+	struct lm_instance_rec *recs = NULL;
+	size_t count = 0;
+	json_t *arr;
+	int r;
+
+	if ((r = lm_store_instance_list(rq->d->store, rq->tenant.id, &recs, &count)) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr && i < count; i++)
+		if (strcmp(recs[i].status, "deleted") != 0)
+			json_array_append_new(arr, instance_json(&recs[i]));
+	free(recs);
+	lmd_reply_json(rq->req, 200, json_pack("{s:o}", "instances", arr));
+}
+
+/* Reads the caller's instance rq->id; replies 404 for another tenant's. */
+static int get_own(struct lmd_req *rq, struct lm_instance_rec *rec)
+{
+	int r = lm_store_instance_get(rq->d->store, rq->tenant.id, rq->id, rec);
+
+	if (r == 0 && strcmp(rec->status, "deleted") == 0)
+		r = LM_ENOENT;
+	if (r == LM_ENOENT)
+		lmd_reply_error(rq->req, 404, "no instance %s", rq->id);
+	else if (r < 0)
+		lmd_reply_code(rq->req, r, NULL);
+	return r;
+}
+
+void lmd_api_instance_get(struct lmd_req *rq)
+{
+	struct lm_instance_rec rec;
+
+	if (get_own(rq, &rec) == 0)
+		lmd_reply_json(rq->req, 200, instance_json(&rec));
+}
+
+void lmd_api_instance_delete(struct lmd_req *rq)
+{
+	struct lmd *d = rq->d;
+	struct lm_instance_rec rec;
+	char *keep = lmd_query_get(rq, "keep_volume");
+	bool keep_volume = keep && strcmp(keep, "true") == 0;
+	int r;
+
+	if (keep && !keep_volume && strcmp(keep, "false") != 0) {
+		lmd_reply_error(rq->req, 400, "bad value of 'keep_volume': true or false");
+		goto out;
+	}
+	if (get_own(rq, &rec) < 0)
+		goto out;
+	if (d->agent && (r = lm_agent_delete(d->agent, rec.id, keep_volume)) < 0 && r != LM_ENOENT) {
+		lmd_reply_code(rq->req, r, "the node could not stop the instance");
+		goto out;
+	}
+	release_forget(d, rec.id);
+	if ((r = lm_store_instance_delete(d->store, rec.id)) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		goto out;
+	}
+	if (lmd_audit(d, "instance.deleted", rq->tenant.id, rec.id, "delete",
+		      json_pack("{s:b}", "keep_volume", keep_volume)) < 0)
+		lm_warn("%s: deletion not audited", rec.id);
+	lmd_reply_json(rq->req, 200, json_pack("{s:s, s:s}", "id", rec.id, "status", "deleted"));
+out:
+	free(keep);
+}
+
+static void attest_done(void *ctx, int r, const char *body, const char *error_message)
+{
+	struct lmd_pending *p = ctx;
+	struct lmd *d = p->d;
+	char id[LM_ID_MAX], tenant[LM_ID_MAX];
+	struct evhttp_request *req;
+	json_t *doc = NULL;
+
+	memcpy(id, p->id, sizeof(id));
+	memcpy(tenant, p->tenant.id, sizeof(tenant));
+	req = lmd_pending_finish(p);
+	if (r == 0 && !(doc = json_loads(body ? body : "", 0, NULL)))
+		r = LM_EFORMAT;
+	if (r == 0 && lmd_audit(d, "instance.attested", tenant, id, "attest", NULL) < 0)
+		lm_warn("%s: attestation not audited", id);
+	if (!req) {
+		json_decref(doc);
+		return;
+	}
+	if (r == 0)
+		lmd_reply_json(req, 200, doc);
+	else if (r == LM_ENOENT || r == LM_ESTATE || r == LM_EUNAVAIL)
+		lmd_reply_code(req, r, error_message);
+	else
+		lmd_reply_error(req, 502, "%s", error_message ? error_message : lm_strerror(r));
+}
+
+void lmd_api_instance_attest(struct lmd_req *rq)
+{
+	struct lm_instance_rec rec;
+	struct lmd_pending *p;
+	char *hex = lmd_query_get(rq, "nonce");
+	uint8_t *nonce = NULL;
+	size_t size = 0;
+	int r;
+
+	if (!hex || lm_hex_decode_alloc(hex, &nonce, &size) < 0 || size < NONCE_MIN || size > NONCE_MAX) {
+		lmd_reply_error(rq->req, 400, "bad value of 'nonce': %d to %d bytes in hex", NONCE_MIN, NONCE_MAX);
+		goto out;
+	}
+	if (get_own(rq, &rec) < 0)
+		goto out;
+	if (strcmp(rec.status, "pending") == 0) {
+		lmd_reply_error(rq->req, 409, "instance %s is pending: its guest has no key yet", rec.id);
+		goto out;
+	}
+	if (!rq->d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent");
+		goto out;
+	}
+	if ((r = lmd_pending_new(rq, &p)) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		goto out;
+	}
+	if ((r = lm_agent_attest(rq->d->agent, rec.id, nonce, size, attest_done, p)) < 0) {
+		(void)lmd_pending_finish(p);
+		lmd_reply_code(rq->req, r == LM_ENOENT ? LM_EUNAVAIL : r, "the guest cannot attest now");
+	}
+out:
+	free(nonce);
+	free(hex);
+}
+
+static void release_done(void *ctx, int r, const char *body, const char *error_message)
+{
+	struct lmd_pending *p = ctx;
+	struct lmd *d = p->d;
+	char id[LM_ID_MAX], tenant[LM_ID_MAX];
+	struct lm_instance_rec rec;
+	struct evhttp_request *req;
+
+	(void)body;
+	memcpy(id, p->id, sizeof(id));
+	memcpy(tenant, p->tenant.id, sizeof(tenant));
+	req = lmd_pending_finish(p);
+	if (r == 0 && lmd_audit(d, "instance.key_released", tenant, id, "release_key", NULL) < 0)
+		lm_warn("%s: key release not audited", id);
+	if (r < 0)
+		lm_warn("%s: key release failed: %s", id, lm_strerror(r));
+	if (!req)
+		return;
+	if (r < 0) {
+		lmd_reply_error(req, 502, "%s", error_message ? error_message : "the guest could not use the key");
+		return;
+	}
+	if ((r = lm_store_instance_get(d->store, tenant, id, &rec)) < 0) {
+		lmd_reply_code(req, r, NULL);
+		return;
+	}
+	lmd_reply_json(req, 200, instance_json(&rec));
+}
+
+void lmd_api_instance_secrets(struct lmd_req *rq)
+{
+	struct lmd *d = rq->d;
+	const char *enc = lm_json_str(rq->body, "enc"), *ct = lm_json_str(rq->body, "ciphertext");
+	struct lm_instance_rec rec;
+	struct lmd_release *rel;
+	struct lmd_pending *p;
+	uint8_t *raw = NULL;
+	size_t size = 0;
+	char *sealed = NULL;
+	int r;
+
+	if (!enc || !ct) {
+		lmd_reply_error(rq->req, 400, "missing field '%s'", !enc ? "enc" : "ciphertext");
+		return;
+	}
+	if (lm_base64_decode(enc, &raw, &size) < 0 || size != HPKE_ENC_BYTES) {
+		lmd_reply_error(rq->req, 400, "bad value of 'enc': base64 of %d bytes", HPKE_ENC_BYTES);
+		goto out;
+	}
+	free(raw);
+	raw = NULL;
+	if (lm_base64_decode(ct, &raw, &size) < 0 || size < 16) {
+		lmd_reply_error(rq->req, 400, "bad value of 'ciphertext': base64 of a sealed blob");
+		goto out;
+	}
+	if (get_own(rq, &rec) < 0)
+		goto out;
+	if (strcmp(rec.status, "awaiting_key") != 0 || release_started(d, rec.id)) {
+		lmd_reply_error(rq->req, 409, "instance %s does not await a key (status %s)", rec.id,
+				release_started(d, rec.id) ? "key already released" : rec.status);
+		goto out;
+	}
+	if (!d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent");
+		goto out;
+	}
+	if (!(sealed = json_dumps(rq->body, JSON_COMPACT)) || !(rel = calloc(1, sizeof(*rel)))) {
+		lmd_reply_code(rq->req, LM_ENOMEM, NULL);
+		goto out;
+	}
+	memcpy(rel->id, rec.id, sizeof(rel->id));
+	rel->next = d->releases;
+	d->releases = rel;
+	if ((r = lmd_pending_new(rq, &p)) < 0) {
+		release_forget(d, rec.id);
+		lmd_reply_code(rq->req, r, NULL);
+		goto out;
+	}
+	if ((r = lm_agent_release(d->agent, rec.id, sealed, release_done, p)) < 0) {
+		(void)lmd_pending_finish(p);
+		release_forget(d, rec.id);
+		lmd_reply_code(rq->req, r == LM_ENOENT ? LM_EUNAVAIL : r, "the guest cannot take the key now");
+	}
+out:
+	free(sealed);
+	free(raw);
+}
+
+void lmd_api_instance_logs(struct lmd_req *rq)
+{
+	struct lm_instance_rec rec;
+	struct evbuffer *out;
+	uint8_t *data = NULL;
+	size_t size = 0;
+	int r;
+
+	if (get_own(rq, &rec) < 0)
+		return;
+	if (!rq->d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent");
+		return;
+	}
+	r = lm_agent_logs(rq->d->agent, rec.id, &data, &size);
+	if (r == LM_ENOENT) {
+		r = 0;	/* no record yet: an empty stream */
+		size = 0;
+	}
+	if (r < 0) {
+		lmd_reply_code(rq->req, r, "cannot read the instance's logs");
+		return;
+	}
+	if (!(out = evbuffer_new())) {
+		free(data);
+		lmd_reply_code(rq->req, LM_ENOMEM, NULL);
+		return;
+	}
+	evbuffer_add(out, data ? (const void *)data : "", size);
+	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Content-Type", "application/octet-stream");
+	evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Cache-Control", "no-store");
+	evhttp_send_reply(rq->req, 200, "OK", out);
+	evbuffer_free(out);
+	free(data);
+}
+
+void lmd_on_status(void *ctx, const char *instance_id, const char *status, int exit_code)
+{
+	struct lmd *d = ctx;
+	bool has_exit = (strcmp(status, "exited") == 0 || strcmp(status, "failed") == 0) && exit_code >= 0;
+	int r;
+
+	if ((r = lm_store_instance_set_status(d->store, instance_id, status, has_exit, exit_code)) < 0) {
+		lm_err("%s: cannot record status %s: %s", instance_id, status, lm_strerror(r));
+		return;
+	}
+	lm_info("%s: %s%s", instance_id, status, has_exit ? " (exit code recorded)" : "");
+	if (lmd_audit(d, "instance.status_changed", "system", instance_id, "status",
+		      json_pack("{s:s, s:o}", "status", status, "exit_code",
+				has_exit ? json_integer(exit_code) : json_null())) < 0)
+		lm_warn("%s: status change not audited", instance_id);
+}

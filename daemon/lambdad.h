@@ -1,0 +1,139 @@
+/* lambdad, the control plane: the daemon's shared state and the pieces each
+ * daemon/ file provides. One file per concern: main.c (options, signals,
+ * log), state.c (data directory, lock, keys, first start), http.c (TLS
+ * listener, routing, errors), auth.c (tokens), api_*.c (the endpoints of
+ * docs/api.md). */
+#ifndef LAMBDAD_H
+#define LAMBDAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "lambda/err.h"
+#include "lambda/store.h"
+
+#define LMD_BODY_MAX (1u << 20)		/* docs/api.md: larger bodies answer 413 */
+#define LMD_TOKEN_SIZE 82		/* "lmt_" + 12 hex + "_" + 64 hex + NUL */
+#define LMD_EXIT_BUSY 4			/* the data dir is locked by another lambdad */
+
+struct lmd_pending;
+
+struct lmd_options {
+	const char *data_dir;
+	const char *listen;		/* "127.0.0.1:7443" or "[::1]:7443" */
+	const char *region;
+	const char *guest_path;		/* may be NULL */
+	const char *trace_path;		/* --trace-requests, may be NULL */
+	bool foreground;
+};
+
+struct lmd {
+	struct lmd_options opt;
+	struct event_base *base;
+	struct evhttp *http;
+	SSL_CTX *ssl;
+	struct lm_store *store;
+	struct lm_agent *agent;
+	char *audit_key_pem;		/* Ed25519 private key: wiped on exit */
+	char *audit_pub_pem;
+	int lock_fd;
+	FILE *trace;
+	struct lmd_pending *pending;	/* requests waiting for a guest */
+	struct lmd_release *releases;	/* instances whose key release started */
+};
+
+/* One request being served. */
+struct lmd_req {
+	struct lmd *d;
+	struct evhttp_request *req;
+	struct lm_tenant tenant;	/* the caller, once authenticated */
+	char id[LM_ID_MAX];		/* the {id} of the path, or "" */
+	const char *query;		/* raw query string or NULL */
+	json_t *body;			/* parsed JSON object of POST bodies, or NULL */
+};
+
+/* ---- state.c ---- */
+
+/* Opens DIR (made with mode 0700), takes DIR/lambdad.lock (LM_EBUSY with
+ * *owner set to the holder's pid when another lambdad has it), writes
+ * DIR/lambdad.pid, and on the first start makes the CA, the server
+ * certificate, the audit key pair and the admin tenant with its token. */
+LM_MUST_CHECK int lmd_state_open(struct lmd *d, long *owner);
+void lmd_state_close(struct lmd *d);
+
+/* Paths inside the data dir. */
+void lmd_path(const struct lmd *d, char *out, size_t out_size, const char *name);
+
+/* ---- http.c ---- */
+
+LM_MUST_CHECK int lmd_http_start(struct lmd *d);
+void lmd_http_stop(struct lmd *d);
+
+/* The HTTP status for an LM_E* code. */
+int lm_http_status(int r);
+
+/* Replies with a JSON document (consumed) and the given status. */
+void lmd_reply_json(struct evhttp_request *req, int status, json_t *doc);
+
+/* Replies {"error": {"code", "message"}} with status; the code string is
+ * the one docs/api.md gives for the status. */
+void lmd_reply_error(struct evhttp_request *req, int status, const char *fmt, ...) LM_PRINTF(3, 4);
+
+/* Replies for an LM_E* code with lm_http_status(r) and message. */
+void lmd_reply_code(struct evhttp_request *req, int r, const char *message);
+
+/* Returns the value of query parameter key (a new string) or NULL. */
+char *lmd_query_get(const struct lmd_req *rq, const char *key);
+
+/* Asynchronous replies: a pending request survives until the guest
+ * answers; when the client goes away first, its req becomes NULL. */
+struct lmd_pending {
+	struct lmd *d;
+	struct evhttp_request *req;	/* NULL once the client left */
+	struct lm_tenant tenant;
+	char id[LM_ID_MAX];
+	struct lmd_pending *next;
+};
+LM_MUST_CHECK int lmd_pending_new(struct lmd_req *rq, struct lmd_pending **out);
+/* Detaches p from its connection, frees it and returns the request to
+ * answer, or NULL when the client has gone. */
+struct evhttp_request *lmd_pending_finish(struct lmd_pending *p);
+
+/* ---- auth.c ---- */
+
+/* Authenticates the bearer token of rq into rq->tenant. On failure replies
+ * 401, appends auth.refused and returns LM_EDENIED. */
+LM_MUST_CHECK int lmd_auth(struct lmd_req *rq);
+
+/* Makes a token for tenant_id, stores its id and hash, and writes the
+ * token text into out (LMD_TOKEN_SIZE bytes; the caller wipes it). */
+LM_MUST_CHECK int lmd_token_issue(struct lmd *d, const char *tenant_id, char out[static LMD_TOKEN_SIZE]);
+
+/* Appends an audit event; metadata (consumed, may be NULL) is a JSON
+ * object of metadata only. Logs on failure. */
+LM_MUST_CHECK int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *resource,
+			    const char *action, json_t *metadata);
+
+/* ---- api_*.c: handlers ---- */
+
+void lmd_api_health(struct lmd_req *rq);
+void lmd_api_instance_create(struct lmd_req *rq);
+void lmd_api_instance_list(struct lmd_req *rq);
+void lmd_api_instance_get(struct lmd_req *rq);
+void lmd_api_instance_delete(struct lmd_req *rq);
+void lmd_api_instance_attest(struct lmd_req *rq);
+void lmd_api_instance_secrets(struct lmd_req *rq);
+void lmd_api_instance_logs(struct lmd_req *rq);
+void lmd_api_tenant_create(struct lmd_req *rq);
+void lmd_api_audit(struct lmd_req *rq);
+
+/* The embedded agent's status callback (api_instances.c). */
+void lmd_on_status(void *ctx, const char *instance_id, const char *status, int exit_code);
+void lmd_releases_free(struct lmd *d);
+
+#endif
