@@ -13,9 +13,11 @@
 #include "lambda/util.h"
 
 #define DOC_READ_MAX (4u << 20)
+#define CERT_FILES_MAX 16
 
 const char cmd_verify_manual[] =
-	"Verifies an evidence document (the output of 'lambda attest') offline and prints\n"
+	"Verifies an evidence document (the output of 'lambda attest'), or a raw AMD\n"
+	"SEV-SNP attestation report with --cert, offline and prints\n"
 	"one line per check, marked \xe2\x9c\x93 (passed) or \xe2\x9c\x97 (failed), then \"verified\" or\n"
 	"\"NOT VERIFIED: <first failed check>\".\n"
 	"\n"
@@ -28,6 +30,11 @@ const char cmd_verify_manual[] =
 	"                              bare hex. Without it any measurement passes (\"not pinned\").\n"
 	"  --nonce HEX                 require the evidence to be bound to this nonce (the one\n"
 	"                              you sent when asking for it), proving it is fresh.\n"
+	"  --cert FILE                 a certificate file (PEM, one or more, or DER) to verify\n"
+	"                              hardware evidence with: the VCEK or VLEK of an AMD\n"
+	"                              SEV-SNP report and its ASK/ASVK. Repeatable.\n"
+	"  --root FILE                 trust this root certificate (PEM or DER) instead of the\n"
+	"                              built-in vendor roots.\n"
 	"  --at RFC3339                check validity at this time instead of now, e.g.\n"
 	"                              2026-01-24T10:30:00Z.\n"
 	"  --json                      print the verdict as JSON: {\"verified\", \"platform\",\n"
@@ -47,6 +54,9 @@ const char cmd_verify_manual[] =
 	"  measurement         the launch measurement equals --expect-measurement.\n"
 	"  debug               the debug flag is clear (a debuggable instance can be read\n"
 	"                      by the host).\n"
+	"  AMD SEV-SNP reports add: report format, signing key, certificate chain, product,\n"
+	"  tcb, chip id, report data, host data, migration agent, smt, vmpl, minimum tcb\n"
+	"  (see docs/attestation.md).\n"
 	"\n"
 	"exit status:\n"
 	"  0  verified\n"
@@ -57,13 +67,16 @@ const char cmd_verify_manual[] =
 	"examples:\n"
 	"  lambda attest inst_abc123 --nonce 5f1c... --output a.json\n"
 	"  lambda verify a.json --nonce 5f1c... --expect-measurement sha384:9a3e...\n"
-	"  lambda verify a.json --allow-simulated-insecure --json\n";
+	"  lambda verify a.json --allow-simulated-insecure --json\n"
+	"  lambda verify report.bin --cert vcek.der --cert ask-ark.pem --at 2025-01-01T00:00:00Z\n";
 
 enum {
 	OPT_ALLOW_SIMULATED = 0x100,
 	OPT_EXPECT_MEASUREMENT,
 	OPT_NONCE,
 	OPT_AT,
+	OPT_CERT,
+	OPT_ROOT,
 	OPT_JSON,
 	OPT_HELP,
 };
@@ -73,6 +86,8 @@ static const struct option verify_opts[] = {
 	{ "expect-measurement", required_argument, NULL, OPT_EXPECT_MEASUREMENT },
 	{ "nonce", required_argument, NULL, OPT_NONCE },
 	{ "at", required_argument, NULL, OPT_AT },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -82,6 +97,7 @@ struct verify_args {
 	struct lm_policy policy;
 	uint8_t measurement[LM_MEASUREMENT_MAX];
 	uint8_t nonce[LM_NONCE_MAX];
+	const char *certs[CERT_FILES_MAX];
 	bool json;
 	bool help;
 };
@@ -135,6 +151,17 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 			return -1;
 		}
 		a->policy.at = t;
+		return 0;
+	case OPT_CERT:
+		if (a->policy.cert_file_count == CERT_FILES_MAX) {
+			cli_error("--cert: at most %d files", CERT_FILES_MAX);
+			return -1;
+		}
+		a->certs[a->policy.cert_file_count++] = arg;
+		a->policy.cert_files = a->certs;
+		return 0;
+	case OPT_ROOT:
+		a->policy.root_file = arg;
 		return 0;
 	case OPT_JSON:
 		a->json = true;
@@ -192,22 +219,29 @@ int cmd_verify(int argc, char **argv)
 		cli_fail(r, "%s: cannot read the evidence document", path);
 		goto out;
 	}
+	if (lm_attest_detect(doc, size) == LM_PLATFORM_SIMULATED) {
+		cli_error("%s: a raw simulated report, not an evidence document; verify the document "
+			  "'lambda attest' wrote, which carries the signing key and the guest key", path);
+		goto out;
+	}
 	if (lm_attest_detect(doc, size) != LM_PLATFORM_UNKNOWN) {
-		cli_error("%s: a raw %s report, not an evidence document; verify the document "
-			  "'lambda attest' wrote, which carries the signing key and the guest key",
-			  path, lm_platform_name(lm_attest_detect(doc, size)));
-		goto out;
+		if ((r = lm_verify_raw(doc, size, &a.policy, &v)) < 0) {
+			cli_fail(r, "%s: unusable %s report or certificates", path,
+				 lm_platform_name(lm_attest_detect(doc, size)));
+			goto out;
+		}
+	} else {
+		if ((r = lm_evidence_parse(doc, size, &ev)) < 0) {
+			cli_fail(r, "%s: unusable evidence document (corrupted or truncated)", path);
+			goto out;
+		}
+		if ((r = lm_verify_evidence(ev, &a.policy, &v)) < 0) {
+			cli_fail(r, "%s: the %s evidence inside the document is unusable", path,
+				 lm_platform_name(ev->platform));
+			goto out;
+		}
 	}
-	if ((r = lm_evidence_parse(doc, size, &ev)) < 0) {
-		cli_fail(r, "%s: unusable evidence document (corrupted or truncated)", path);
-		goto out;
-	}
-	if ((r = lm_verify_evidence(ev, &a.policy, &v)) < 0) {
-		cli_fail(r, "%s: the %s evidence inside the document is unusable", path,
-			 lm_platform_name(ev->platform));
-		goto out;
-	}
-	if (ev->platform == LM_PLATFORM_SIMULATED && a.policy.allow_simulated_insecure)
+	if (ev && ev->platform == LM_PLATFORM_SIMULATED && a.policy.allow_simulated_insecure)
 		cli_error("warning: simulated evidence offers no protection; it proves nothing about %s",
 			  ev->instance_id);
 	if (a.json) {

@@ -11,6 +11,21 @@ int cmd_verify(int argc, char **argv);
 extern const char cmd_verify_manual[];
 extern const struct lm_cmd key_cmds[];
 
+/* cli/cmd_instance.c */
+int cmd_create_instance(int argc, char **argv);
+int cmd_get_instance(int argc, char **argv);
+int cmd_list_instances(int argc, char **argv);
+int cmd_delete_instance(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_attest(int argc, char **argv);
+extern const struct lm_cmd g_cli_create_cmds[], g_cli_get_cmds[], g_cli_list_cmds[], g_cli_delete_cmds[];
+extern const char g_cli_logs_manual[], g_cli_attest_manual[];
+
+/* cli/cmd_audit.c */
+int cmd_audit_list(int argc, char **argv);
+int cmd_audit_verify(int argc, char **argv);
+extern const struct lm_cmd g_cli_audit_cmds[];
+
 /* cli/cmd_platform.c */
 int cmd_up(int argc, char **argv);
 int cmd_down(int argc, char **argv);
@@ -23,9 +38,16 @@ extern const struct lm_cmd g_cli_tenant_cmds[];
 
 #define LM_CLI_TOP_COMMANDS \
 	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
+	{ "create", NULL, g_cli_create_cmds, NULL, "create a resource (instance)", NULL }, \
+	{ "get", NULL, g_cli_get_cmds, NULL, "show a resource (instance)", NULL }, \
+	{ "list", NULL, g_cli_list_cmds, NULL, "list resources (instances)", NULL }, \
+	{ "delete", NULL, g_cli_delete_cmds, NULL, "delete a resource (instance)", NULL }, \
+	{ "logs", cmd_logs, NULL, "ID --encryption-key F [--json]", "decrypt an instance's logs", g_cli_logs_manual }, \
+	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", g_cli_attest_manual }, \
 	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
+	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
-	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground]", \
+	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground] [--trace-requests FILE]", \
 	  "start the platform on this machine", g_cli_up_manual }, \
 	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \
 	{ "status", cmd_status, NULL, "[--json]", "show whether the platform answers", g_cli_status_manual }, \

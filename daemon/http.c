@@ -310,6 +310,11 @@ static void handle(struct evhttp_request *req, void *arg)
 			lmd_reply_error(req, 404, "no such endpoint %s", path);
 		return;
 	}
+	/* A change that cannot be audited is not made. */
+	if (d->audit_broken && m != EVHTTP_REQ_GET) {
+		lmd_reply_error(req, 503, "%s; the control plane accepts no changes", d->audit_problem);
+		return;
+	}
 	if (rt->auth == NEEDS_AUTH && lmd_auth(&rq) < 0)
 		return;	/* lmd_auth() replied */
 	if (rt->fields) {

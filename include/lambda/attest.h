@@ -154,6 +154,15 @@ struct lm_verdict {
 LM_MUST_CHECK int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy,
 				     struct lm_verdict *out);
 
+/* Verifies a raw report or quote (not a document) of a kind that can be
+ * verified on its own (SEV-SNP today), with the certificates of
+ * policy->cert_files. The checks that need a document (nonce binding with
+ * a guest key) are left out; pin policy->expect_report_data instead.
+ * Returns as lm_verify_evidence(), and LM_EFORMAT for raw bytes of no
+ * such kind. */
+LM_MUST_CHECK int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *policy,
+				struct lm_verdict *out);
+
 /* Recognises a raw report or quote (not a document) by its format: returns
  * its platform, or LM_PLATFORM_UNKNOWN. Reads at most size bytes. */
 enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);
