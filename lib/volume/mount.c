@@ -419,10 +419,8 @@ int lm_volume_open(const char *image, const char *run_dir, const struct lm_secre
 	lm_volume_dm_name(v->dm_name, sizeof(v->dm_name), run_dir);
 	/* Searchable, so that a sandboxed uid can reach run_dir/data. */
 	if ((r = lm_mkdir_p(run_dir, 0711)) < 0 || (r = make_dir(run_dir, 0711)) < 0 ||
-	    (r = make_dir(v->mnt_dir, 0700)) < 0)
-		goto out;
-	if ((r = lm_volume_cleanup(run_dir)) < 0 || (r = lm_volume_layout(image, &v->data_offset, &v->data_size)) < 0 ||
-	    (r = is_blank(v, &blank)) < 0)
+	    (r = lm_volume_cleanup(run_dir)) < 0 || (r = make_dir(v->mnt_dir, 0700)) < 0 ||
+	    (r = lm_volume_layout(image, &v->data_offset, &v->data_size)) < 0 || (r = is_blank(v, &blank)) < 0)
 		goto out;
 	r = LM_ENOTSUP;
 	if (!(flags & LM_VOLUME_USERSPACE) && lm_volume_dm.probe()) {
