@@ -32,11 +32,21 @@ const char cmd_verify_manual[] =
 	"                              you sent when asking for it), proving it is fresh.\n"
 	"  --cert FILE                 a certificate file (PEM, one or more, or DER) to verify\n"
 	"                              hardware evidence with: the VCEK or VLEK of an AMD\n"
-	"                              SEV-SNP report and its ASK/ASVK. Repeatable.\n"
+	"                              SEV-SNP report and its ASK/ASVK, or a TPM AK certificate\n"
+	"                              and its issuers (a self-signed one is trusted as the\n"
+	"                              TPM root). Repeatable.\n"
 	"  --root FILE                 trust this root certificate (PEM or DER) instead of the\n"
 	"                              built-in vendor roots.\n"
 	"  --at RFC3339                check validity at this time instead of now, e.g.\n"
 	"                              2026-01-24T10:30:00Z.\n"
+	"  --signature FILE            TPM 2.0: the quote's TPMT_SIGNATURE; FILE (the positional\n"
+	"                              argument) is then the quote's TPMS_ATTEST, and the files\n"
+	"                              below are joined into one evidence document.\n"
+	"  --ak FILE                   TPM 2.0: the attestation key, a TPMT_PUBLIC (or\n"
+	"                              TPM2B_PUBLIC) or a PEM/DER SubjectPublicKeyInfo.\n"
+	"  --pcrs FILE                 TPM 2.0: PCR values, JSON {\"hash\": \"sha256\", \"pcrs\":\n"
+	"                              {\"0\": \"<hex>\", ...}} (docs/formats.md); repeatable.\n"
+	"  --event-log FILE            TPM 2.0: the TCG crypto-agile event log to replay.\n"
 	"  --json                      print the verdict as JSON: {\"verified\", \"platform\",\n"
 	"                              \"measurement\", \"checks\": [{\"name\", \"ok\", \"detail\"}]}.\n"
 	"\n"
@@ -64,11 +74,18 @@ const char cmd_verify_manual[] =
 	"  2  unusable input: bad options, or a document that cannot be read, is\n"
 	"     truncated or corrupted (the message names the problem)\n"
 	"\n"
+	"TPM 2.0 checks: attest format, ak (restricted signing key), ak name, signature,\n"
+	"nonce (extraData = --nonce), pcr selection, pcr digest, event log, measurement (the\n"
+	"PCR digest), document consistency, and ak certificate; without AK certificate\n"
+	"\"ak trust\" fails: a software TPM proves nothing (docs/attestation.md).\n"
+	"\n"
 	"examples:\n"
 	"  lambda attest inst_abc123 --nonce 5f1c... --output a.json\n"
 	"  lambda verify a.json --nonce 5f1c... --expect-measurement sha384:9a3e...\n"
 	"  lambda verify a.json --allow-simulated-insecure --json\n"
-	"  lambda verify report.bin --cert vcek.der --cert ask-ark.pem --at 2025-01-01T00:00:00Z\n";
+	"  lambda verify report.bin --cert vcek.der --cert ask-ark.pem --at 2025-01-01T00:00:00Z\n"
+	"  lambda verify quote.attest --signature quote.sig --ak ak.pub --pcrs pcrs.json \\\n"
+	"      --event-log log.bin --cert ak.der --cert root.der --nonce 9009\n";
 
 enum {
 	OPT_ALLOW_SIMULATED = 0x100,
@@ -79,6 +96,10 @@ enum {
 	OPT_ROOT,
 	OPT_JSON,
 	OPT_HELP,
+	OPT_TPM_SIGNATURE,
+	OPT_TPM_AK,
+	OPT_TPM_PCRS,
+	OPT_TPM_EVENT_LOG,
 };
 
 static const struct option verify_opts[] = {
@@ -90,11 +111,26 @@ static const struct option verify_opts[] = {
 	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "signature", required_argument, NULL, OPT_TPM_SIGNATURE },
+	{ "ak", required_argument, NULL, OPT_TPM_AK },
+	{ "pcrs", required_argument, NULL, OPT_TPM_PCRS },
+	{ "event-log", required_argument, NULL, OPT_TPM_EVENT_LOG },
 	{ NULL, 0, NULL, 0 },
+};
+
+#define TPM_PCRS_MAX 8
+
+/* The separate files of a TPM 2.0 quote (the positional FILE is its
+ * TPMS_ATTEST); its certificates come with --cert. */
+struct tpm_files {
+	const char *signature, *ak, *event_log;
+	const char *pcrs[TPM_PCRS_MAX];
+	size_t pcrs_count;
 };
 
 struct verify_args {
 	struct lm_policy policy;
+	struct tpm_files tpm;
 	uint8_t measurement[LM_MEASUREMENT_MAX];
 	uint8_t nonce[LM_NONCE_MAX];
 	const char *certs[CERT_FILES_MAX];
@@ -121,6 +157,95 @@ static int parse_hex_option(const char *opt, const char *text, uint8_t *buf, siz
 	*size = n;
 	free(p);
 	return 0;
+}
+
+/* ---- TPM 2.0 inputs: the options and the document they make ---- */
+
+static int parse_tpm_option(int c, const char *arg, struct verify_args *a)
+{
+	struct tpm_files *t = &a->tpm;
+
+	switch (c) {
+	case OPT_TPM_SIGNATURE:
+		t->signature = arg;
+		return 0;
+	case OPT_TPM_AK:
+		t->ak = arg;
+		return 0;
+	case OPT_TPM_EVENT_LOG:
+		t->event_log = arg;
+		return 0;
+	case OPT_TPM_PCRS:
+		if (t->pcrs_count == TPM_PCRS_MAX) {
+			cli_error("--pcrs: at most %d files", TPM_PCRS_MAX);
+			return -1;
+		}
+		t->pcrs[t->pcrs_count++] = arg;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static bool has_tpm_files(const struct tpm_files *t)
+{
+	return t->signature || t->ak || t->event_log || t->pcrs_count;
+}
+
+/* Reads the TPM files and joins them into one evidence document. Returns
+ * an exit status, LM_EXIT_OK when *out was made. */
+static int tpm_document(const struct verify_args *a, const char *attest_path, struct lm_evidence **out)
+{
+	const struct tpm_files *t = &a->tpm;
+	uint8_t *attest = NULL, *sig = NULL, *ak = NULL, *log = NULL, *pcrs[TPM_PCRS_MAX] = { 0 };
+	uint8_t *certs[CERT_FILES_MAX] = { 0 };
+	size_t certs_size[CERT_FILES_MAX], size;
+	struct lm_tpm_parts parts;
+	const char *bad = NULL;
+	int r = 0, rc = LM_EXIT_USAGE;
+
+	memset(&parts, 0, sizeof(parts));
+	if (!t->signature || !t->ak || !t->pcrs_count) {
+		cli_error("verify: a TPM quote needs --signature, --ak and --pcrs");
+		return LM_EXIT_USAGE;
+	}
+	if ((r = lm_file_read(bad = attest_path, DOC_READ_MAX, &attest, &parts.attest_size)) < 0 ||
+	    (r = lm_file_read(bad = t->signature, DOC_READ_MAX, &sig, &parts.signature_size)) < 0 ||
+	    (r = lm_file_read(bad = t->ak, DOC_READ_MAX, &ak, &parts.ak_public_size)) < 0 ||
+	    (t->event_log && (r = lm_file_read(bad = t->event_log, DOC_READ_MAX, &log, &parts.event_log_size)) < 0))
+		goto out;
+	for (size_t i = 0; i < t->pcrs_count; i++)
+		if ((r = lm_file_read(bad = t->pcrs[i], DOC_READ_MAX, &pcrs[i], &size)) < 0)
+			goto out;
+	for (size_t i = 0; i < a->policy.cert_file_count; i++)
+		if ((r = lm_file_read(bad = a->certs[i], DOC_READ_MAX, &certs[i], &certs_size[i])) < 0)
+			goto out;
+	bad = NULL;
+	parts.attest = attest;
+	parts.signature = sig;
+	parts.ak_public = ak;
+	parts.event_log = log;
+	parts.pcrs_json = (const char *const *)pcrs;
+	parts.pcrs_count = t->pcrs_count;
+	parts.certs = (const uint8_t *const *)certs;
+	parts.cert_sizes = certs_size;
+	parts.cert_count = a->policy.cert_file_count;
+	if ((r = lm_tpm_evidence_make(&parts, out)) < 0)
+		goto out;
+	rc = LM_EXIT_OK;
+out:
+	if (r < 0)
+		rc = bad ? cli_fail(r, "%s: cannot read it", bad)
+			 : cli_fail(r, "%s: the TPM quote files are unusable (see the message above)", attest_path);
+	free(attest);
+	free(sig);
+	free(ak);
+	free(log);
+	for (size_t i = 0; i < TPM_PCRS_MAX; i++)
+		free(pcrs[i]);
+	for (size_t i = 0; i < CERT_FILES_MAX; i++)
+		free(certs[i]);
+	return rc;
 }
 
 /* Returns 0, or -1 after printing why the option is unusable. */
@@ -169,6 +294,11 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 	case OPT_HELP:
 		a->help = true;
 		return 0;
+	case OPT_TPM_SIGNATURE:
+	case OPT_TPM_AK:
+	case OPT_TPM_PCRS:
+	case OPT_TPM_EVENT_LOG:
+		return parse_tpm_option(c, arg, a);
 	default:
 		return -1;	/* getopt_long printed the problem */
 	}
@@ -215,35 +345,46 @@ int cmd_verify(int argc, char **argv)
 	}
 	path = argv[optind];
 
-	if ((r = lm_file_read(path, DOC_READ_MAX, &doc, &size)) < 0) {
+	if (has_tpm_files(&a.tpm)) {
+		if ((rc = tpm_document(&a, path, &ev)) != LM_EXIT_OK)
+			goto out;
+		rc = LM_EXIT_USAGE;
+	} else if ((r = lm_file_read(path, DOC_READ_MAX, &doc, &size)) < 0) {
 		cli_fail(r, "%s: cannot read the evidence document", path);
 		goto out;
 	}
-	if (lm_attest_detect(doc, size) == LM_PLATFORM_SIMULATED) {
-		cli_error("%s: a raw simulated report, not an evidence document; verify the document "
-			  "'lambda attest' wrote, which carries the signing key and the guest key", path);
-		goto out;
-	}
-	if (lm_attest_detect(doc, size) != LM_PLATFORM_UNKNOWN) {
-		if ((r = lm_verify_raw(doc, size, &a.policy, &v)) < 0) {
-			cli_fail(r, "%s: unusable %s report or certificates", path,
-				 lm_platform_name(lm_attest_detect(doc, size)));
+	if (!ev) {
+		enum lm_platform raw = lm_attest_detect(doc, size);
+
+		if (raw == LM_PLATFORM_SIMULATED || raw == LM_PLATFORM_TPM) {
+			cli_error("%s: a raw %s report, not an evidence document; verify the document "
+				  "'lambda attest' wrote, which carries the signing key and the guest key",
+				  path, lm_platform_name(raw));
+			if (raw == LM_PLATFORM_TPM)
+				cli_error("for a TPM quote give its files: --signature, --ak, --pcrs (see --help)");
 			goto out;
 		}
-	} else {
+		if (raw != LM_PLATFORM_UNKNOWN) {
+			if ((r = lm_verify_raw(doc, size, &a.policy, &v)) < 0) {
+				cli_fail(r, "%s: unusable %s report or certificates", path, lm_platform_name(raw));
+				goto out;
+			}
+			goto print;
+		}
 		if ((r = lm_evidence_parse(doc, size, &ev)) < 0) {
 			cli_fail(r, "%s: unusable evidence document (corrupted or truncated)", path);
 			goto out;
 		}
-		if ((r = lm_verify_evidence(ev, &a.policy, &v)) < 0) {
-			cli_fail(r, "%s: the %s evidence inside the document is unusable", path,
-				 lm_platform_name(ev->platform));
-			goto out;
-		}
 	}
-	if (ev && ev->platform == LM_PLATFORM_SIMULATED && a.policy.allow_simulated_insecure)
+	if ((r = lm_verify_evidence(ev, &a.policy, &v)) < 0) {
+		cli_fail(r, "%s: the %s evidence inside the document is unusable", path,
+			 lm_platform_name(ev->platform));
+		goto out;
+	}
+	if (ev->platform == LM_PLATFORM_SIMULATED && a.policy.allow_simulated_insecure)
 		cli_error("warning: simulated evidence offers no protection; it proves nothing about %s",
 			  ev->instance_id);
+print:
 	if (a.json) {
 		if ((r = lm_verdict_to_json(&v, &json)) < 0) {
 			rc = cli_fail(r, "cannot print the verdict");

@@ -202,4 +202,32 @@ LM_MUST_CHECK int lm_sim_evidence_make(const char *key_pem, const char *instance
 				       const uint8_t *nonce, size_t nonce_size, const uint8_t *guest_pk,
 				       size_t guest_pk_size, struct lm_evidence **out);
 
+/* ---- TPM 2.0 quotes ----
+ * The files a TPM tool writes for one TPM2_Quote, as read from disk. A
+ * TPM has no single evidence file: lm_tpm_evidence_make() joins them into
+ * one document (platform "TPM 2.0", docs/attestation.md "TPM 2.0"). */
+struct lm_tpm_parts {
+	const uint8_t *attest;			/* TPMS_ATTEST */
+	size_t attest_size;
+	const uint8_t *signature;		/* TPMT_SIGNATURE (or a raw RSASSA signature) */
+	size_t signature_size;
+	const uint8_t *ak_public;		/* TPMT_PUBLIC, TPM2B_PUBLIC, or PEM/DER SubjectPublicKeyInfo */
+	size_t ak_public_size;
+	const char *const *pcrs_json;		/* PCR files, docs/formats.md "TPM PCR values" */
+	size_t pcrs_count;
+	const uint8_t *event_log;		/* crypto-agile event log, may be NULL */
+	size_t event_log_size;
+	const uint8_t *const *certs;		/* AK certificate chain, PEM or DER, may be empty */
+	const size_t *cert_sizes;
+	size_t cert_count;
+};
+
+/* Makes the document: evidence = the TPMS_ATTEST, measurement = the quoted
+ * PCR digest, enclave_id = the AK's TPM name (or SHA-256 of its
+ * SubjectPublicKeyInfo), an empty nonce (freshness then needs the
+ * verifier's own nonce), platform_info {"signature", "ak_public", "pcrs",
+ * "event_log"} and the certificates as PEM. Checks formats only, not the
+ * signature. The caller frees *out with lm_evidence_free(). */
+LM_MUST_CHECK int lm_tpm_evidence_make(const struct lm_tpm_parts *parts, struct lm_evidence **out);
+
 #endif

@@ -8,12 +8,14 @@
 #include <string.h>
 
 #include "attest/attest_int.h"
+#include "attest/tpm_int.h"
 #include "lambda/log.h"
 #include "lambda/util.h"
 
 static const struct lm_attest_backend *const g_backends[] = {
 	&lm_attest_simulated,
 	&lm_attest_snp,
+	&lm_attest_tpm,
 };
 
 #define BACKEND_COUNT (sizeof(g_backends) / sizeof(g_backends[0]))
