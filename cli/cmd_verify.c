@@ -39,6 +39,10 @@ const char cmd_verify_manual[] =
 	"                              built-in vendor roots.\n"
 	"  --at RFC3339                check validity at this time instead of now, e.g.\n"
 	"                              2026-01-24T10:30:00Z.\n"
+	"  --collateral DIR            Intel DCAP: load every certificate, CRL, TCB Info and QE\n"
+	"                              Identity in DIR; what applies is chosen by content.\n"
+	"  --accept-tcb LIST           Intel TCB statuses to accept, comma-separated (default\n"
+	"                              UpToDate), e.g. UpToDate,SWHardeningNeeded.\n"
 	"  --signature FILE            TPM 2.0: the quote's TPMT_SIGNATURE; FILE (the positional\n"
 	"                              argument) is then the quote's TPMS_ATTEST, and the files\n"
 	"                              below are joined into one evidence document.\n"
@@ -94,6 +98,8 @@ enum {
 	OPT_AT,
 	OPT_CERT,
 	OPT_ROOT,
+	OPT_COLLATERAL,
+	OPT_ACCEPT_TCB,
 	OPT_JSON,
 	OPT_HELP,
 	OPT_TPM_SIGNATURE,
@@ -109,6 +115,8 @@ static const struct option verify_opts[] = {
 	{ "at", required_argument, NULL, OPT_AT },
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "root", required_argument, NULL, OPT_ROOT },
+	{ "collateral", required_argument, NULL, OPT_COLLATERAL },
+	{ "accept-tcb", required_argument, NULL, OPT_ACCEPT_TCB },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "signature", required_argument, NULL, OPT_TPM_SIGNATURE },
@@ -156,6 +164,24 @@ static int parse_hex_option(const char *opt, const char *text, uint8_t *buf, siz
 	memcpy(buf, p, n);
 	*size = n;
 	free(p);
+	return 0;
+}
+
+static int parse_accept_tcb(const char *arg, unsigned *out)
+{
+	char buf[256], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	*out = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		enum lm_tcb_status s = lm_tcb_status_from_name(tok);
+
+		if (s == LM_TCB_UNKNOWN) {
+			cli_error("--accept-tcb: unknown TCB status \"%s\"", tok);
+			return -1;
+		}
+		*out |= LM_TCB_ACCEPT(s);
+	}
 	return 0;
 }
 
@@ -288,6 +314,11 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 	case OPT_ROOT:
 		a->policy.root_file = arg;
 		return 0;
+	case OPT_COLLATERAL:
+		a->policy.collateral_dir = arg;
+		return 0;
+	case OPT_ACCEPT_TCB:
+		return parse_accept_tcb(arg, &a->policy.accept_tcb);
 	case OPT_JSON:
 		a->json = true;
 		return 0;
@@ -314,6 +345,8 @@ static void print_verdict(const struct lm_verdict *v)
 		printf("%s%s%s %s: %s\n", color ? (c->ok ? "\033[32m" : "\033[31m") : "",
 		       c->ok ? "\xe2\x9c\x93" : "\xe2\x9c\x97", color ? "\033[0m" : "", c->name, c->detail);
 	}
+	if (v->tcb_status[0])
+		printf("tcb status: %s%s%s\n", v->tcb_status, v->advisories[0] ? " " : "", v->advisories);
 	if (v->verified)
 		printf("verified\n");
 	else

@@ -36,6 +36,19 @@ extern const char g_cli_up_manual[], g_cli_down_manual[], g_cli_status_manual[];
 int cmd_tenant_create(int argc, char **argv);
 extern const struct lm_cmd g_cli_tenant_cmds[];
 
+/* cli/cmd_file.c */
+int cmd_encrypt(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
+extern const char cmd_encrypt_manual[], cmd_decrypt_manual[];
+/* cmd_file.c: loads a CMK file and derives its file KEK and key id; prints
+ * the error itself. */
+struct lm_secret;
+int cli_load_file_kek(const char *key_path, struct lm_secret **kek, unsigned char id[static 8]);
+
+/* cli/cmd_key_rotate.c: the "rotate" verb of the key noun (cmd_key.c's table) */
+int cmd_key_rotate(int argc, char **argv);
+extern const char cmd_key_rotate_manual[];
+
 #define LM_CLI_TOP_COMMANDS \
 	{ "key", NULL, key_cmds, NULL, "manage customer master keys", NULL }, \
 	{ "create", NULL, g_cli_create_cmds, NULL, "create a resource (instance)", NULL }, \
@@ -47,6 +60,8 @@ extern const struct lm_cmd g_cli_tenant_cmds[];
 	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
+	{ "encrypt", cmd_encrypt, NULL, "--key KEY IN -o OUT", "encrypt a file for a CMK", cmd_encrypt_manual }, \
+	{ "decrypt", cmd_decrypt, NULL, "--key KEY IN -o OUT", "decrypt and authenticate a file", cmd_decrypt_manual }, \
 	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground] [--trace-requests FILE]", \
 	  "start the platform on this machine", g_cli_up_manual }, \
 	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \

@@ -10,7 +10,7 @@ PACKAGES="
 	openssl sqlite3 ca-certificates git curl
 	bubblewrap cryptsetup-bin e2fsprogs fuse3 util-linux procps iproute2 kmod
 	swtpm swtpm-tools tpm2-tools libtss2-dev wireguard-go wireguard-tools
-	wrk nginx-light age jq
+	wrk nginx-light age jq python3-cryptography
 "
 
 missing=""

@@ -167,8 +167,16 @@ LM_MUST_CHECK int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm
  * its platform, or LM_PLATFORM_UNKNOWN. Reads at most size bytes. */
 enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);
 
+/* Wraps a raw Intel TDX or SGX quote (captured elsewhere) into a document
+ * that carries only the quote: platform, evidence, report_data and
+ * measurement taken from it. LM_EFORMAT when raw is not a DCAP quote. The
+ * caller frees *out with lm_evidence_free(). */
+LM_MUST_CHECK int lm_dcap_evidence_from_quote(const uint8_t *raw, size_t size, struct lm_evidence **out);
+
 /* Serialises a verdict as {"verified", "platform", "measurement",
- * "checks": [{"name", "ok", "detail"}]}; the caller frees *out. */
+ * "checks": [{"name", "ok", "detail"}]}, plus "tcb_status" and
+ * "advisories" (array of ids) when a TCB status was determined; the caller
+ * frees *out. */
 LM_MUST_CHECK int lm_verdict_to_json(const struct lm_verdict *v, char **out);
 
 /* report_data = SHA-512(nonce || public key): how a guest binds its

@@ -24,6 +24,11 @@ struct lm_attest_backend {
 	const char *name;
 	int (*detect)(const uint8_t *raw, size_t size);
 	int (*verify)(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *out);
+	/* Optional: makes the document of a raw report or quote, filling what
+	 * it signs (report_data, measurement) so that verify() checks the same
+	 * fields as for a document. Without it lm_verify_raw() sets only
+	 * platform and evidence. */
+	int (*wrap)(const uint8_t *raw, size_t size, struct lm_evidence **out);
 };
 
 /* backends.c: the registry. Each returns a static backend or NULL. */
@@ -33,6 +38,8 @@ const struct lm_attest_backend *lm_attest_backend_detect(const uint8_t *raw, siz
 /* The backends, one file each. */
 extern const struct lm_attest_backend lm_attest_simulated;
 extern const struct lm_attest_backend lm_attest_snp;	/* snp.c */
+extern const struct lm_attest_backend lm_attest_tdx;	/* dcap.c */
+extern const struct lm_attest_backend lm_attest_sgx;	/* dcap.c */
 
 /* Resets *v for a verification of platform: no checks, not verified. */
 void lm_verdict_init(struct lm_verdict *v, enum lm_platform platform);

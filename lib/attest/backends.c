@@ -16,6 +16,8 @@ static const struct lm_attest_backend *const g_backends[] = {
 	&lm_attest_simulated,
 	&lm_attest_snp,
 	&lm_attest_tpm,
+	&lm_attest_tdx,
+	&lm_attest_sgx,
 };
 
 #define BACKEND_COUNT (sizeof(g_backends) / sizeof(g_backends[0]))
@@ -127,15 +129,20 @@ int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *polic
 		lm_err("raw evidence: not a report or quote this build verifies on its own");
 		return LM_EFORMAT;
 	}
-	if ((r = lm_evidence_new(&ev)) < 0)
-		return r;
-	if (!(ev->evidence = malloc(size))) {
-		lm_evidence_free(ev);
-		return LM_ENOMEM;
+	if (b->wrap) {
+		if ((r = b->wrap(raw, size, &ev)) < 0)
+			return r;
+	} else {
+		if ((r = lm_evidence_new(&ev)) < 0)
+			return r;
+		if (!(ev->evidence = malloc(size))) {
+			lm_evidence_free(ev);
+			return LM_ENOMEM;
+		}
+		memcpy(ev->evidence, raw, size);
+		ev->evidence_size = size;
+		ev->platform = b->platform;
 	}
-	memcpy(ev->evidence, raw, size);
-	ev->evidence_size = size;
-	ev->platform = b->platform;
 	r = lm_verify_evidence(ev, policy, out);
 	lm_evidence_free(ev);
 	return r;
