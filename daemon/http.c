@@ -448,6 +448,7 @@ void lmd_http_stop(struct lmd *d)
 		if (req)
 			lmd_reply_error(req, 503, "lambdad is shutting down");
 	}
+	lmd_waiters_free(d);
 	if (d->http)
 		evhttp_free(d->http);
 	d->http = NULL;
