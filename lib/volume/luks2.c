@@ -73,8 +73,11 @@ int lm_volume_create(const char *path, uint64_t size, const struct lm_secret *pa
 		return r;
 	}
 	made = 1;
-	/* Sparse: only what libcryptsetup and the filesystem write takes space. */
-	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
+	/* Sparse: only what libcryptsetup and the filesystem write takes space.
+	 * No fsync here: crypt_format syncs the same inode after writing the
+	 * header, which makes the size durable together with the header; a
+	 * separate fsync of the empty file only cost a journal commit. */
+	if (ftruncate(fd, (off_t)size) < 0) {
 		lm_err("volume %s: cannot size to %llu bytes: %s", path, (unsigned long long)size, strerror(errno));
 		r = LM_EIO;
 		goto out;
