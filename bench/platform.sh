@@ -90,9 +90,9 @@ refused() { # refused PORT SUITE: "refused" when a handshake offering only SUITE
 		echo "refused"
 	fi
 }
-tls_lambda="$(suite "$port") / AES-128-GCM $(refused "$port" TLS_AES_128_GCM_SHA256) / TLS 1.2 $(
+tls_lambda="$(suite "$port") / ChaCha20 $(suite "$port" -ciphersuites TLS_CHACHA20_POLY1305_SHA256 | grep -q CHACHA && echo accepted) / AES-128-GCM $(refused "$port" TLS_AES_128_GCM_SHA256) / TLS 1.2 $(
 	openssl s_client -connect "127.0.0.1:$port" -CAfile "$ca" -tls1_2 </dev/null >/dev/null 2>&1 && echo ACCEPTED || echo refused)"
-tls_nginx="$(suite "$nginx_port") / AES-128-GCM $(refused "$nginx_port" TLS_AES_128_GCM_SHA256) / TLS 1.2 $(
+tls_nginx="$(suite "$nginx_port") / ChaCha20 $(suite "$nginx_port" -ciphersuites TLS_CHACHA20_POLY1305_SHA256 | grep -q CHACHA && echo accepted) / AES-128-GCM $(refused "$nginx_port" TLS_AES_128_GCM_SHA256) / TLS 1.2 $(
 	openssl s_client -connect "127.0.0.1:$nginx_port" -CAfile "$ca" -tls1_2 </dev/null >/dev/null 2>&1 && echo ACCEPTED || echo refused)"
 hdr="Authorization: Bearer $token"
 run_wrk() { wrk -t1 -c32 -d10s -H "$hdr" "$1" | awk '/Requests\/sec/ {print $2}'; }
@@ -114,8 +114,8 @@ cat <<OUT
 | GET /v1/instances/ID, lambdad, wrk -t1 -c32 -d10s | $rps_lambda req/s | >= 1/4 of nginx |
 | same body ($body_size bytes) from nginx, same TLS 1.3 suites | $rps_nginx req/s | ceiling |
 | lambdad / nginx | $ratio | >= 0.25 |
-| TLS negotiated by lambdad (default / AES-128-GCM only / TLS 1.2) | $tls_lambda | TLS 1.3, two suites |
-| TLS negotiated by nginx (default / AES-128-GCM only / TLS 1.2) | $tls_nginx | the same |
+| TLS negotiated by lambdad (default / ChaCha20 only / AES-128-GCM only / TLS 1.2) | $tls_lambda | TLS 1.3, two suites |
+| TLS negotiated by nginx (default / ChaCha20 only / AES-128-GCM only / TLS 1.2) | $tls_nginx | the same |
 | lambdad resident memory, idle | $((rss_idle / 1024)) MiB ($rss_idle KiB) | < 32 MiB |
 | lambdad resident memory, 100 instances recorded | $((rss_100 / 1024)) MiB ($rss_100 KiB) | < 32 MiB |
 OUT
