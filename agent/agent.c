@@ -1062,6 +1062,39 @@ static void guest_halt(struct lm_agent *agent, struct guest *g, uint64_t ms, con
 		guest_free(g);
 }
 
+/* Removes the empty cgroups `lambda-<id>` that the workload of a killed
+ * guest leaves below the agent's own cgroups (the guest's, which it
+ * inherits): lib/sandbox refuses to start a workload whose cgroup exists.
+ * Called only once the guest is gone; rmdir fails on a cgroup that still
+ * has processes. Hierarchies are mounted at /sys/fs/cgroup/<controllers>
+ * (v1) or /sys/fs/cgroup (v2, "0::"). */
+static void cgroups_clear(const char *id)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[512];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL, *dir = NULL;
+
+		if (!path)
+			continue;
+		*path++ = '\0';
+		ctrl++;
+		path[strcspn(path, "\n")] = '\0';
+		if (strncmp(ctrl, "name=", 5) == 0)
+			continue;
+		if (asprintf(&dir, "/sys/fs/cgroup%s%s%s/lambda-%s", *ctrl ? "/" : "", ctrl,
+			     strcmp(path, "/") == 0 ? "" : path, id) < 0)
+			break;
+		if (rmdir(dir) == 0)
+			lm_info("instance %s: removed the cgroup %s its killed guest left", id, dir);
+		free(dir);
+	}
+	fclose(f);
+}
+
 /* Removes what a killed guest left mounted for instance id (ext4 mount,
  * loop device, FUSE mount or dm mapping) and its empty run directory. A
  * guest that closed its volume left nothing; a live one is never passed. */
@@ -1070,6 +1103,7 @@ static void run_dir_clear(const char *id)
 	char *run_dir = NULL, *sub = NULL;
 	int r;
 
+	cgroups_clear(id);
 	if (asprintf(&run_dir, "%s/%s", LM_GUEST_RUN_ROOT, id) < 0)
 		return;
 	if (access(run_dir, F_OK) != 0)

@@ -203,24 +203,6 @@ int lm_cgroup_probe(void)
 	return find_parents(&is_v2, parents, &count);
 }
 
-/* mkdir, taking over an empty directory of the same name: a guest killed
- * with SIGKILL leaves its workload's cgroup behind, empty once the workload
- * died with it, and the instance may be started again. rmdir fails (EBUSY)
- * on a cgroup that still has processes: that stays EEXIST. */
-static int mkdir_fresh(const char *path)
-{
-	if (mkdir(path, 0755) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return -1;
-	if (rmdir(path) != 0) {
-		errno = EEXIST;
-		return -1;
-	}
-	lm_info("cgroup: removed the empty %s left by an earlier run", path);
-	return mkdir(path, 0755);
-}
-
 int lm_cgroup_new(const char *name, const struct lm_instance_type *type, struct lm_cgroup **out)
 {
 	char parents[MAX_DIRS][PATH_MAX], path[PATH_MAX];
@@ -247,7 +229,7 @@ int lm_cgroup_new(const char *name, const struct lm_instance_type *type, struct 
 			r = LM_ETOOBIG;
 			goto out;
 		}
-		if (mkdir_fresh(path) < 0) {
+		if (mkdir(path, 0755) < 0) {
 			r = errno == EEXIST ? LM_EEXIST : LM_EIO;
 			lm_err("cgroup: cannot create %s: %s", path, strerror(errno));
 			goto out;
