@@ -44,6 +44,8 @@ static const struct route {
 	{ EVHTTP_REQ_GET, "/v1/instances/{id}/attestation", lmd_api_instance_attest, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/instances/{id}/secrets", lmd_api_instance_secrets, NEEDS_AUTH, f_secrets },
 	{ EVHTTP_REQ_GET, "/v1/instances/{id}/logs", lmd_api_instance_logs, NEEDS_AUTH, NULL },
+	{ EVHTTP_REQ_POST, "/v1/instances/{id}/stop", lmd_api_instance_stop, NEEDS_AUTH, NULL },
+	{ EVHTTP_REQ_POST, "/v1/instances/{id}/start", lmd_api_instance_start, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/tenants", lmd_api_tenant_create, NEEDS_AUTH, f_tenant },
 	{ EVHTTP_REQ_GET, "/v1/audit", lmd_api_audit, NEEDS_AUTH, NULL },
 };
