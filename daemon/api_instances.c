@@ -322,7 +322,10 @@ static void release_done(void *ctx, int r, const char *body, const char *error_m
 	if (!req)
 		return;
 	if (r < 0) {
-		lmd_reply_error(req, 502, "%s", error_message ? error_message : "the guest could not use the key");
+		/* A key that does not open the volume is the customer's to fix
+		 * (another master key): 422, not a guest fault. */
+		lmd_reply_error(req, r == LM_EWRONGKEY ? 422 : 502, "%s",
+				error_message ? error_message : "the guest could not use the key");
 		return;
 	}
 	if ((r = lm_store_instance_get(d->store, tenant, id, &rec)) < 0) {

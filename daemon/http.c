@@ -86,6 +86,7 @@ static const char *status_code_name(int status)
 	case 405: return "method_not_allowed";
 	case 409: return "conflict";
 	case 413: return "too_large";
+	case 422: return "wrong_key";
 	case 502: return "guest_error";
 	case 503: return "unavailable";
 	default: return "internal";
@@ -104,6 +105,7 @@ static const char *reason(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Content";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";

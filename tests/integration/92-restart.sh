@@ -139,7 +139,7 @@ check "the instance is untouched" test "$(status_of "$id")" = "$before"
 # itself refuses the release, and keeps waiting for the right key.
 python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA busy_timeout = 10000");
 c.execute("UPDATE instances SET key_id = ? WHERE id = ?", ("", sys.argv[2])); c.commit()' "$DATA/lambda.db" "$id"
-expect_rc 1 "a key that does not open the volume is refused by the guest" "$LAMBDA" start instance "$id" \
+expect_rc 3 "a key that does not open the volume is refused by the guest" "$LAMBDA" start instance "$id" \
 	--encryption-key other.pem --timeout 60 -- /bin/true
 check "the message says the key is wrong" err_has "wrong key: the released key does not unlock this instance's volume"
 check "the instance still awaits its key" test "$(status_of "$id")" = awaiting_key
