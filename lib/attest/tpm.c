@@ -931,9 +931,11 @@ static bool merge_snp(const struct lm_verdict *snp, struct lm_verdict *v)
  * inside the HCL report verifies (signature, VCEK/VLEK chain to AMD's root,
  * the SNP policy knobs), its REPORT_DATA holds the hash of the runtime
  * claims, and the claims' HCLAkPub is the key that signed the quote. Takes
- * the place of the AK certificate. */
-static int check_hcl(const struct tpm_state *st, const struct parts *p, const struct lm_policy *pol,
-		     struct lm_verdict *v)
+ * the place of the AK certificate. The VCEK and ASK come from the
+ * document's certificate_chain or the policy's cert_files; the ARK is
+ * pinned (lm_snp_roots_load). */
+static int check_hcl(const struct tpm_state *st, const struct lm_evidence *ev, const struct parts *p,
+		     const struct lm_policy *pol, struct lm_verdict *v)
 {
 	struct lm_tpm_hcl hcl;
 	struct lm_verdict *snp = NULL;
@@ -958,7 +960,8 @@ static int check_hcl(const struct tpm_state *st, const struct parts *p, const st
 	sp.expect_report_data = NULL;
 	sp.expect_measurement = NULL, sp.expect_measurement_size = 0;
 	lm_verdict_init(snp, LM_PLATFORM_SNP);
-	r = lm_snp_verify_report(hcl.snp_report, hcl.snp_report_size, NULL, 0, &sp, snp, &rep);
+	r = lm_snp_verify_report(hcl.snp_report, hcl.snp_report_size, (const char *const *)ev->certificate_chain,
+				 ev->certificate_count, &sp, snp, &rep);
 	if (r == LM_EFORMAT) {
 		lm_verdict_add(v, "snp report", false, "the SEV-SNP report inside the HCL report is malformed");
 		r = 0;
@@ -1038,7 +1041,7 @@ static int tpm_verify(const struct lm_evidence *ev, const struct lm_policy *pol,
 		goto out;
 	check_measurement(st, pol, v);
 	check_consistency(st, ev, v);
-	r = p.hcl ? check_hcl(st, &p, pol, v) : check_ak_cert(st, ev, pol, v);
+	r = p.hcl ? check_hcl(st, ev, &p, pol, v) : check_ak_cert(st, ev, pol, v);
 out:
 	parts_free(&p);
 	ak_clear(&st->ak);
