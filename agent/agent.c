@@ -64,6 +64,7 @@ struct guest {
 	int pidfd;			/* -1 with the SIGCHLD fallback */
 	struct event *pid_ev;
 	struct bufferevent *bev;	/* NULL once the channel closed */
+	struct bufferevent *err_bev;	/* the guest's stderr: its diagnostics */
 	struct lm_chan_parser parser;
 	int logs_fd;
 	uint64_t logs_size;
@@ -437,6 +438,8 @@ static void guest_free(struct guest *g)
 	if (!g)
 		return;
 	guest_close_channel(g);
+	if (g->err_bev)
+		bufferevent_free(g->err_bev);
 	lm_chan_reset(&g->parser);
 	guest_fail_pending(g, LM_EUNAVAIL, NULL, false);
 	if (g->pid_ev)
@@ -638,10 +641,42 @@ static void guest_send_stop(struct guest *g, uint64_t deadline_ms)
 	free(frame);
 }
 
+/* The guest's diagnostics (never secrets: the guest logs key ids, sizes
+ * and reasons only) go to the agent's log, one line per message, so that an
+ * operator can see why a guest failed. */
+static void on_guest_stderr(struct bufferevent *bev, void *arg)
+{
+	struct guest *g = arg;
+	char *line;
+
+	while ((line = evbuffer_readln(bufferevent_get_input(bev), NULL, EVBUFFER_EOL_LF)) != NULL) {
+		/* Keep the level the guest gave ("lambda-guest[ID]: info: ..."). */
+		enum lm_log_level level = strstr(line, "]: info: ")    ? LM_LOG_INFO
+					  : strstr(line, "]: debug: ") ? LM_LOG_DEBUG
+					  : strstr(line, "]: error: ") ? LM_LOG_ERR
+								       : LM_LOG_WARN;
+
+		lm_log(level, "instance %s: %s", g->id, line);
+		free(line);
+	}
+	/* A line longer than this is cut: the guest has nothing that long to say. */
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 4096) {
+		lm_warn("instance %s: (a guest message of over 4096 bytes was dropped)", g->id);
+		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+	}
+}
+
+static void on_guest_stderr_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	on_guest_stderr(bev, arg);
+}
+
 /* ---- spawning ---- */
 
 /* In the child between fork and exec: only async-signal-safe calls. */
-static void __attribute__((noreturn)) guest_exec(int fd, pid_t parent, const char *path, char *const argv[])
+static void __attribute__((noreturn)) guest_exec(int fd, int err_fd, pid_t parent, const char *path,
+						 char *const argv[])
 {
 	sigset_t none;
 	int devnull;
@@ -659,7 +694,7 @@ static void __attribute__((noreturn)) guest_exec(int fd, pid_t parent, const cha
 		_exit(127);
 	}
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, 0) != 0)
+	if (devnull < 0 || dup2(devnull, 0) != 0 || dup2(err_fd, 2) != 2)
 		_exit(127);
 	close_range(4, ~0u, 0);
 	execv(path, argv);
@@ -690,13 +725,14 @@ out:
 static int guest_spawn(struct lm_agent *agent, struct guest *g)
 {
 	char *argv[] = { agent->guest_path, "--instance-dir", g->dir, "--sim-key", agent->sim_key_path, NULL };
-	int sv[2] = { -1, -1 };
+	int sv[2] = { -1, -1 }, err[2] = { -1, -1 };
 	pid_t pid, self = getpid();
 	int r;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 || pipe2(err, O_CLOEXEC) != 0) {
 		lm_err("socketpair: %s", strerror(errno));
-		return LM_EIO;
+		r = LM_EIO;
+		goto out;
 	}
 	pid = fork();
 	if (pid < 0) {
@@ -705,10 +741,23 @@ static int guest_spawn(struct lm_agent *agent, struct guest *g)
 		goto out;
 	}
 	if (pid == 0)
-		guest_exec(sv[1], self, agent->guest_path, argv);
+		guest_exec(sv[1], err[1], self, agent->guest_path, argv);
 	g->pid = pid;
 	close(sv[1]);
 	sv[1] = -1;
+	close(err[1]);
+	err[1] = -1;
+	if (evutil_make_socket_nonblocking(err[0]) != 0 ||
+	    !(g->err_bev = bufferevent_socket_new(agent->base, err[0], BEV_OPT_CLOSE_ON_FREE))) {
+		r = LM_EIO;
+		goto out;
+	}
+	err[0] = -1;
+	bufferevent_setcb(g->err_bev, on_guest_stderr, NULL, on_guest_stderr_event, g);
+	if (bufferevent_enable(g->err_bev, EV_READ) != 0) {
+		r = LM_EIO;
+		goto out;
+	}
 	if (evutil_make_socket_nonblocking(sv[0]) != 0) {
 		r = LM_EIO;
 		goto out;
@@ -741,10 +790,12 @@ static int guest_spawn(struct lm_agent *agent, struct guest *g)
 	}
 	r = 0;
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
 	return r;
 }
 

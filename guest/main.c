@@ -39,6 +39,9 @@
 #define ARGS_MAX 1024
 #define ENV_MAX 1024
 #define STREAMS 2			/* stdout (1), stderr (2) */
+/* Where unlocked volumes are mounted: outside the agent's 0700 instance
+ * tree, since the sandboxed uid must traverse to run_dir/data to bind it. */
+#define VOLUME_RUN_ROOT "/run/lambda-guest"
 
 struct guest {
 	char *dir;
@@ -57,6 +60,7 @@ struct guest {
 	bool is_stopping;
 	struct lm_secret *log_key;	/* while the workload runs */
 	struct lm_workload *wl;
+	struct lm_volume *vol;		/* mounted while the workload may run */
 	pid_t wl_pid;
 	int wl_pidfd;
 	int out_fd[STREAMS];		/* read ends of the workload's pipes */
@@ -379,6 +383,45 @@ static int volume_prepare(struct guest *g, const struct lm_secret *slot, const c
 	return r;
 }
 
+/* Unlocks the volume with the keyslot passphrase and mounts it as ext4
+ * (dm-crypt, or the user-space server where the kernel has none) for the
+ * workload's /data. The volume key stays in this process only as long as
+ * lm_volume_open needs it. */
+static int volume_mount(struct guest *g, const struct lm_secret *slot, const char **why)
+{
+	struct lm_secret *vk = NULL;
+	char *image = NULL, *run_dir = NULL;
+	int r;
+
+	if (asprintf(&image, "%s/volume.img", g->dir) < 0 ||
+	    asprintf(&run_dir, "%s/%s", VOLUME_RUN_ROOT, g->instance_id) < 0) {
+		r = LM_ENOMEM;
+		goto out;
+	}
+	*why = "cannot unlock the volume";
+	if ((r = lm_volume_unlock(image, slot, &vk)) < 0)
+		goto out;
+	*why = "cannot mount the volume";
+	r = lm_volume_open(image, run_dir, vk, 0, &g->vol);
+out:
+	lm_secret_free(vk);
+	free(run_dir);
+	free(image);
+	return r;
+}
+
+/* After the workload is gone: sync, unmount, detach, stop the server. */
+static void volume_unmount(struct guest *g)
+{
+	int r;
+
+	if (!g->vol)
+		return;
+	if ((r = lm_volume_close(g->vol)) < 0)
+		lm_err("closing the volume: %s", lm_strerror(r));
+	g->vol = NULL;
+}
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -401,6 +444,7 @@ static int workload_start(struct guest *g, const struct release *rel, const char
 		}
 	spec.instance_id = g->instance_id;
 	spec.state_dir = g->dir;
+	spec.data_dir = g->vol ? lm_volume_mount_dir(g->vol) : NULL;
 	spec.type = g->itype;
 	spec.argv = rel->argv;
 	spec.envp = rel->envp;
@@ -435,7 +479,9 @@ static int op_release(struct guest *g, json_int_t id, json_t *req)
 	if (g->is_released)
 		return reply_error(id, LM_ESTATE, "the key was already released");
 	if ((r = release_open(g, json_object_get(req, "sealed"), &rel, &why)) < 0 ||
-	    (r = volume_prepare(g, rel.slot, &why)) < 0 || (r = workload_start(g, &rel, &why)) < 0) {
+	    (r = volume_prepare(g, rel.slot, &why)) < 0 || (r = volume_mount(g, rel.slot, &why)) < 0 ||
+	    (r = workload_start(g, &rel, &why)) < 0) {
+		volume_unmount(g);
 		release_clear(&rel);
 		lm_secret_free(g->log_key);
 		g->log_key = NULL;
@@ -538,6 +584,7 @@ static int workload_reaped(struct guest *g, int wstatus)
 	g->rt->free(g->wl);
 	g->wl = NULL;
 	g->wl_pid = 0;
+	volume_unmount(g);
 	lm_secret_free(g->log_key);
 	g->log_key = NULL;
 	if (r == 0)
@@ -714,6 +761,7 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = run(&g);
 	workload_stop(&g);
+	volume_unmount(&g);
 	lm_chan_reset(&g.parser);
 	lm_secret_free(g.log_key);
 	lm_secret_free(g.sk);

@@ -49,7 +49,7 @@ mkdir "$tmp/st"
 swtpm socket --tpm2 --server type=tcp,port=$port --ctrl type=tcp,port=$((port + 1)) \
 	--tpmstate dir="$tmp/st" --flags not-need-init,startup-clear --daemon --pid file="$tmp/pid" ||
 	{ echo "1..0 # SKIP swtpm does not start"; exit 77; }
-export TPM2TOOLS_TCTI=swtpm:port=$port
+export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$port
 for i in 1 2 3 4 5 6 7 8 9 10; do tpm2_getrandom -Q 4 -o /dev/null 2>/dev/null && break; sleep 0.2; done
 flush() { tpm2_flushcontext -t; tpm2_flushcontext -s; }
 (

@@ -383,7 +383,7 @@ static const char g_script[] =
 	"swtpm socket --tpm2 --server type=tcp,port=$P --ctrl type=tcp,port=$((P+1)) --tpmstate dir=$PWD/st "
 	"--flags not-need-init,startup-clear --daemon --pid file=$PWD/pid\n"
 	"trap 'kill $(cat pid)' EXIT\n"
-	"export TPM2TOOLS_TCTI=swtpm:port=$P\n"
+	"export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$P\n"
 	"for i in 1 2 3 4 5 6 7 8 9 10; do tpm2_getrandom -Q 4 -o /dev/null 2>/dev/null && break; sleep 0.2; done\n"
 	"f() { tpm2_flushcontext -t; tpm2_flushcontext -s; }\n"
 	"A='fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign'\n"
