@@ -921,8 +921,15 @@ static bool merge_snp(const struct lm_verdict *snp, struct lm_verdict *v)
 		const struct lm_check *c = &snp->checks[i];
 
 		lm_verdict_add(v, "snp report", c->ok, "%s", c->detail);
-		if (strlen(c->name) + 4 < LM_CHECK_NAME_MAX)
-			snprintf(v->checks[v->check_count - 1].name, LM_CHECK_NAME_MAX, "snp %s", c->name);
+		size_t n = strnlen(c->name, LM_CHECK_NAME_MAX);
+
+		if (n + 4 < LM_CHECK_NAME_MAX) {
+			char *name = v->checks[v->check_count - 1].name;
+
+			memcpy(name, "snp ", 4);
+			memcpy(name + 4, c->name, n);
+			name[4 + n] = '\0';
+		}
 	}
 	return snp->verified;
 }
