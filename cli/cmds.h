@@ -62,7 +62,7 @@ extern const char cmd_key_rotate_manual[];
 	{ "start", NULL, g_cli_start_cmds, NULL, "start a stopped resource again (instance)", NULL }, \
 	{ "logs", cmd_logs, NULL, "ID --encryption-key F [--json]", "decrypt an instance's logs", g_cli_logs_manual }, \
 	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", g_cli_attest_manual }, \
-	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
+	{ "verify", cmd_verify, NULL, "EVIDENCE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
 	{ "encrypt", cmd_encrypt, NULL, "--key KEY IN -o OUT", "encrypt a file for a CMK", cmd_encrypt_manual }, \
