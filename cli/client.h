@@ -20,7 +20,8 @@ LM_MUST_CHECK int cli_connect(struct lm_client **out);
 /* Sends method path with body (may be NULL; not consumed) and parses the
  * JSON reply into *resp (may be NULL to discard). A non-2xx status prints
  * the server's error message and maps to an LM_E* code: 400 LM_EINVAL,
- * 401/403 LM_EDENIED, 404 LM_ENOENT, 409 LM_ESTATE, 413 LM_ETOOBIG, 503
+ * 401/403 LM_EDENIED, 404 LM_ENOENT, 409 LM_ESTATE, 413 LM_ETOOBIG, 422
+ * LM_EWRONGKEY, 503
  * LM_EUNAVAIL, other 5xx LM_EIO; an unreachable platform prints "platform not reachable at ...:
  * is it running? (lambda up)" and is LM_EUNAVAIL. */
 LM_MUST_CHECK int cli_api(struct lm_client *c, const char *method, const char *path, json_t *body, json_t **resp);

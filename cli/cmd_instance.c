@@ -96,6 +96,19 @@ static int load_key(const char *path, struct lm_secret **cmk, char key_id[static
 	return LM_EXIT_OK;
 }
 
+/* The instance records the public id of the CMK it was created with: a
+ * different key is refused here, before it is used, naming the one needed. */
+static int check_instance_key(const json_t *inst, const char *id, const char *key_path, const char *key_id)
+{
+	const char *inst_key = lm_json_str(inst, "key_id");
+
+	if (inst_key && *inst_key && strcmp(inst_key, key_id) != 0) {
+		cli_error("%s was created with key %s; %s is %s", id, inst_key, key_path, key_id);
+		return LM_EXIT_KEY;
+	}
+	return LM_EXIT_OK;
+}
+
 /* region KEK -> instance KEK, as DESIGN.md section 4. */
 static int derive_instance_kek(const struct lm_secret *cmk, const char *region, const char *instance_id,
 			       struct lm_secret **out)
@@ -144,7 +157,7 @@ static int get_instance_wait(struct lm_client *c, const char *id, const char *co
 static int wait_status(struct lm_client *c, const char *id, const char *const want[], const char *from,
 		       uint64_t deadline_ms, json_t **out)
 {
-	const char *const final[] = { "exited", "failed", "deleted", NULL };
+	const char *const final[] = { "exited", "failed", "stopped", "deleted", NULL };
 	bool show = isatty(STDERR_FILENO) || g_cli_verbose;
 	char last[32];
 	json_t *inst = NULL;
@@ -392,6 +405,7 @@ static int fetch_evidence(struct lm_client *c, const char *id, const uint8_t *no
 
 struct create_opts {
 	const char *type, *region, *key_path, *image, *expect_measurement;
+	const char *id;			/* start: the instance */
 	uint64_t volume_size;
 	char **env;
 	size_t env_count;
@@ -516,6 +530,86 @@ out:
 	return r;
 }
 
+/* Steps 2 to 5 of create, and all of start after its request: waits for
+ * the guest to await its key, verifies fresh evidence bound to our nonce,
+ * releases the KEK and the workload sealed to the attested guest key, waits
+ * for the workload to run, and prints the instance. Frees *cmk once used.
+ * Returns the exit status. */
+static int attest_release_run(struct lm_client *c, const struct create_opts *o, struct lm_secret **cmk,
+			      const char *id, const char *region, const char *volume_id, const char *status,
+			      uint64_t deadline)
+{
+	struct lm_evidence *ev = NULL;
+	struct lm_verdict v;
+	uint8_t nonce[NONCE_BYTES], guest_pk[LM_X25519_BYTES];
+	json_t *cur = NULL;
+	int r, ex;
+
+	/* 2. Wait for the guest to be ready for its keys. */
+	r = wait_status(c, id, (const char *const[]){ "awaiting_key", NULL },
+			status, deadline, &cur);
+	if (r < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+
+	/* 3. Fresh evidence bound to our nonce, verified here. */
+	if ((r = lm_random(nonce, sizeof(nonce))) < 0 ||
+	    (r = fetch_evidence(c, id, nonce, sizeof(nonce), &ev, NULL)) < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+	r = verify_for_release(o, id, ev, nonce, guest_pk, &v);
+	if (r < 0) {
+		ex = r == LM_EFORMAT ? LM_EXIT_USAGE : lm_exit_code(r);
+		goto out;
+	}
+	if (!v.verified) {
+		cli_error("%s: attestation NOT verified (%s): no key released; remove it with 'lambda delete "
+			  "instance %s'", id, v.first_failed >= 0 ? v.checks[v.first_failed].name : "?", id);
+		ex = LM_EXIT_FAIL;
+		goto out;
+	}
+
+	/* 4. Key release: KEK and workload sealed to the attested guest key. */
+	if ((r = release_keys(c, o, *cmk, id, region, volume_id, guest_pk)) < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+	lm_secret_free(*cmk);
+	*cmk = NULL;
+
+	/* 5. Running (a short workload may already have finished). */
+	json_decref(cur);
+	cur = NULL;
+	r = wait_status(c, id, (const char *const[]){ "running", "exited", "failed", NULL }, "awaiting_key",
+			deadline, &cur);
+	if (r < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+	if (o->json) {
+		char *vj = NULL;
+
+		if (lm_verdict_to_json(&v, &vj) == 0) {
+			json_t *vo = json_loads(vj, 0, NULL);
+
+			if (vo)
+				json_object_set_new(cur, "attestation", vo);
+			free(vj);
+		}
+		ex = print_json(cur);
+	} else {
+		puts(id);
+		ex = LM_EXIT_OK;
+	}
+out:
+	lm_memzero(guest_pk, sizeof(guest_pk));
+	lm_evidence_free(ev);
+	json_decref(cur);
+	return ex;
+}
+
 static const struct option create_long[] = {
 	{ "type", required_argument, NULL, 't' },
 	{ "region", required_argument, NULL, 'r' },
@@ -530,7 +624,10 @@ static const struct option create_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int parse_create(int argc, char **argv, struct create_opts *o)
+/* Options of create, and of start (is_start: the instance id as the first
+ * word that is not an option; no type, region, image or volume size, which
+ * the instance already has). */
+static int parse_create(int argc, char **argv, struct create_opts *o, bool is_start)
 {
 	int ch;
 
@@ -538,7 +635,18 @@ static int parse_create(int argc, char **argv, struct create_opts *o)
 	o->volume_size = 64ull << 20;
 	o->timeout_s = DEFAULT_TIMEOUT_S;
 	/* "+": options end at the workload (after "--" or its first word). */
-	while ((ch = getopt_long(argc, argv, "+", create_long, NULL)) != -1) {
+	for (;;) {
+		ch = getopt_long(argc, argv, "+", create_long, NULL);
+		if (ch == -1 && is_start && !o->id && optind < argc && strcmp(argv[optind - 1], "--") != 0) {
+			o->id = argv[optind++];
+			continue;
+		}
+		if (ch == -1)
+			break;
+		if (is_start && (ch == 't' || ch == 'r' || ch == 'i' || ch == 's')) {
+			cli_error("start instance: %s is fixed at creation", argv[optind - 1]);
+			return LM_EXIT_USAGE;
+		}
 		switch (ch) {
 		case 't': o->type = optarg; break;
 		case 'r': o->region = optarg; break;
@@ -579,12 +687,18 @@ static int parse_create(int argc, char **argv, struct create_opts *o)
 			return LM_EXIT_USAGE;
 		}
 	}
-	if (!o->type || !o->region || !o->key_path) {
+	if (is_start && (!o->id || !o->key_path)) {
+		cli_error("start instance needs an instance id and --encryption-key");
+		return LM_EXIT_USAGE;
+	}
+	if (is_start && !id_is_safe(o->id))
+		return check_id(o->id);
+	if (!is_start && (!o->type || !o->region || !o->key_path)) {
 		cli_error("create instance needs --type, --region and --encryption-key");
 		return LM_EXIT_USAGE;
 	}
 	if (optind >= argc) {
-		cli_error("create instance needs a command to run: ... -- CMD ARGS...");
+		cli_error("%s instance needs a command to run: ... -- CMD ARGS...", is_start ? "start" : "create");
 		return LM_EXIT_USAGE;
 	}
 	o->args = argv + optind;
@@ -597,18 +711,15 @@ int cmd_create_instance(int argc, char **argv)
 	struct create_opts o = { 0 };
 	struct lm_client *c = NULL;
 	struct lm_secret *cmk = NULL;
-	struct lm_evidence *ev = NULL;
-	struct lm_verdict v;
 	char key_id[LM_KEY_ID_STR_SIZE], id[64] = "", region[128], volume_id[64];
-	uint8_t nonce[NONCE_BYTES], guest_pk[LM_X25519_BYTES];
-	json_t *body = NULL, *inst = NULL, *cur = NULL;
+	json_t *body = NULL, *inst = NULL;
 	uint64_t deadline;
 	int r, ex;
 
 	o.env = calloc((size_t)argc, sizeof(*o.env));
 	if (!o.env)
 		return cli_fail(LM_ENOMEM, "create instance");
-	if ((ex = parse_create(argc, argv, &o)) != LM_EXIT_OK)
+	if ((ex = parse_create(argc, argv, &o, false)) != LM_EXIT_OK)
 		goto out;
 	if ((ex = load_key(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
 		goto out;
@@ -646,71 +757,12 @@ int cmd_create_instance(int argc, char **argv)
 	if (isatty(STDERR_FILENO) || g_cli_verbose)
 		fprintf(stderr, "%s: created (%s, %s, key %s)\n", id, o.type, o.region, key_id);
 
-	/* 2. Wait for the guest to be ready for its keys. */
-	r = wait_status(c, id, (const char *const[]){ "awaiting_key", NULL },
-			lm_json_str(inst, "status"), deadline, &cur);
-	if (r < 0) {
-		ex = lm_exit_code(r);
-		goto out;
-	}
-
-	/* 3. Fresh evidence bound to our nonce, verified here. */
-	if ((r = lm_random(nonce, sizeof(nonce))) < 0 ||
-	    (r = fetch_evidence(c, id, nonce, sizeof(nonce), &ev, NULL)) < 0) {
-		ex = lm_exit_code(r);
-		goto out;
-	}
-	r = verify_for_release(&o, id, ev, nonce, guest_pk, &v);
-	if (r < 0) {
-		ex = r == LM_EFORMAT ? LM_EXIT_USAGE : lm_exit_code(r);
-		goto out;
-	}
-	if (!v.verified) {
-		cli_error("%s: attestation NOT verified (%s): no key released; remove it with 'lambda delete "
-			  "instance %s'", id, v.first_failed >= 0 ? v.checks[v.first_failed].name : "?", id);
-		ex = LM_EXIT_FAIL;
-		goto out;
-	}
-
-	/* 4. Key release: KEK and workload sealed to the attested guest key. */
-	if ((r = release_keys(c, &o, cmk, id, region, volume_id, guest_pk)) < 0) {
-		ex = lm_exit_code(r);
-		goto out;
-	}
-	lm_secret_free(cmk);
-	cmk = NULL;
-
-	/* 5. Running (a short workload may already have finished). */
-	json_decref(cur);
-	cur = NULL;
-	r = wait_status(c, id, (const char *const[]){ "running", "exited", "failed", NULL }, "awaiting_key",
-			deadline, &cur);
-	if (r < 0) {
-		ex = lm_exit_code(r);
-		goto out;
-	}
-	if (o.json) {
-		char *vj = NULL;
-
-		if (lm_verdict_to_json(&v, &vj) == 0) {
-			json_t *vo = json_loads(vj, 0, NULL);
-
-			if (vo)
-				json_object_set_new(cur, "attestation", vo);
-			free(vj);
-		}
-		ex = print_json(cur);
-	} else {
-		puts(id);
-		ex = LM_EXIT_OK;
-	}
+	/* 2.-5. */
+	ex = attest_release_run(c, &o, &cmk, id, region, volume_id, lm_json_str(inst, "status"), deadline);
 out:
 	lm_secret_free(cmk);
-	lm_memzero(guest_pk, sizeof(guest_pk));
-	lm_evidence_free(ev);
 	json_decref(body);
 	json_decref(inst);
-	json_decref(cur);
 	lm_client_free(c);
 	free(o.env);
 	return ex;
@@ -861,6 +913,99 @@ int cmd_delete_instance(int argc, char **argv)
 	return LM_EXIT_OK;
 }
 
+/* ---- stop / start ---- */
+
+int cmd_stop_instance(int argc, char **argv)
+{
+	struct lm_client *c = NULL;
+	const char *id = NULL;
+	json_t *inst = NULL;
+	bool json = false;
+	char path[128];
+	int r, ex;
+
+	if ((ex = parse_simple(argc, argv, &json, NULL, &id, true)) != LM_EXIT_OK)
+		return ex;
+	if ((r = cli_connect(&c)) < 0)
+		return lm_exit_code(r);
+	snprintf(path, sizeof(path), "/v1/instances/%s/stop", id);
+	r = cli_api(c, "POST", path, NULL, &inst);
+	lm_client_free(c);
+	if (r < 0)
+		return lm_exit_code(r);
+	if (json)
+		ex = print_json(inst);
+	else
+		printf("%s stopped\n", id);
+	json_decref(inst);
+	return ex;
+}
+
+int cmd_start_instance(int argc, char **argv)
+{
+	struct create_opts o = { 0 };
+	struct lm_client *c = NULL;
+	struct lm_secret *cmk = NULL;
+	char key_id[LM_KEY_ID_STR_SIZE], path[128], region[128], volume_id[64], type[64], image[128];
+	const char *status;
+	json_t *inst = NULL, *started = NULL;
+	uint64_t deadline;
+	int r, ex;
+
+	o.env = calloc((size_t)argc, sizeof(*o.env));
+	if (!o.env)
+		return cli_fail(LM_ENOMEM, "start instance");
+	if ((ex = parse_create(argc, argv, &o, true)) != LM_EXIT_OK)
+		goto out;
+	if ((ex = load_key(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
+		goto out;
+	if ((r = cli_connect(&c)) < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+	deadline = lm_now_ms() + (uint64_t)o.timeout_s * 1000;
+	if ((r = get_instance(c, o.id, &inst)) < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+	/* A wrong key is refused before the instance is touched. */
+	if ((ex = check_instance_key(inst, o.id, o.key_path, key_id)) != LM_EXIT_OK)
+		goto out;
+	status = lm_json_str(inst, "status");
+	if (!lm_json_str(inst, "region") || !lm_json_str(inst, "volume_id") || !lm_json_str(inst, "type") ||
+	    !lm_json_str(inst, "image") || !status) {
+		cli_error("%s: the platform sent an instance without region, volume, type, image or status", o.id);
+		ex = LM_EXIT_FAIL;
+		goto out;
+	}
+	snprintf(region, sizeof(region), "%s", lm_json_str(inst, "region"));
+	snprintf(volume_id, sizeof(volume_id), "%s", lm_json_str(inst, "volume_id"));
+	snprintf(type, sizeof(type), "%s", lm_json_str(inst, "type"));
+	snprintf(image, sizeof(image), "%s", lm_json_str(inst, "image"));
+	o.type = type;
+	o.image = image;
+	/* An instance already started whose release failed (e.g. the guest
+	 * refused a key) still awaits one: go on with the release. */
+	if (strcmp(status, "pending") != 0 && strcmp(status, "awaiting_key") != 0) {
+		snprintf(path, sizeof(path), "/v1/instances/%s/start", o.id);
+		if ((r = cli_api(c, "POST", path, NULL, &started)) < 0) {
+			ex = lm_exit_code(r);
+			goto out;
+		}
+		status = lm_json_str(started, "status");
+		if (isatty(STDERR_FILENO) || g_cli_verbose)
+			fprintf(stderr, "%s: starting on its existing volume (key %s)\n", o.id, key_id);
+	}
+	ex = attest_release_run(c, &o, &cmk, o.id, region, volume_id, status ? status : "", deadline);
+out:
+	lm_secret_free(cmk);
+	json_decref(inst);
+	json_decref(started);
+	lm_client_free(c);
+	free(o.env);
+	return ex;
+}
+
 /* ---- logs ---- */
 
 static int print_record_json(json_t *arr, int stream, uint64_t seq, const uint8_t *msg, size_t size)
@@ -893,7 +1038,7 @@ int cmd_logs(int argc, char **argv)
 	};
 	struct lm_client *c = NULL;
 	struct lm_secret *cmk = NULL, *kek = NULL, *log_key = NULL;
-	const char *key_path = NULL, *id, *region, *inst_key;
+	const char *key_path = NULL, *id, *region;
 	char key_id[LM_KEY_ID_STR_SIZE], path[128];
 	json_t *inst = NULL, *out_arr = NULL;
 	char *raw = NULL;
@@ -929,17 +1074,13 @@ int cmd_logs(int argc, char **argv)
 		goto out;
 	}
 	region = lm_json_str(inst, "region");
-	inst_key = lm_json_str(inst, "key_id");
 	if (!region) {
 		cli_error("%s: the platform sent no region", id);
 		ex = LM_EXIT_FAIL;
 		goto out;
 	}
-	if (inst_key && strcmp(inst_key, key_id) != 0) {
-		cli_error("%s was created with key %s; %s is %s", id, inst_key, key_path, key_id);
-		ex = LM_EXIT_KEY;
+	if ((ex = check_instance_key(inst, id, key_path, key_id)) != LM_EXIT_OK)
 		goto out;
-	}
 	snprintf(path, sizeof(path), "/v1/instances/%s/logs", id);
 	if ((r = cli_api_raw(c, path, &raw, &size)) < 0) {
 		ex = lm_exit_code(r);
@@ -1227,6 +1368,65 @@ const char g_cli_attest_manual[] =
 	"Example:\n"
 	"  lambda attest inst_3f2a9c1b7d4e --output a.json\n"
 	"  lambda verify a.json --allow-simulated-insecure\n";
+
+static const char stop_manual[] =
+	"Stops an instance: its workload is killed, the guest syncs, unmounts and\n"
+	"closes the encrypted volume and exits. The instance record, its volume\n"
+	"image and its logs stay; status becomes stopped. Start it again with\n"
+	"'lambda start instance'.\n"
+	"\n"
+	"Options:\n"
+	"  --json    print the instance as JSON\n"
+	"\n"
+	"Exit status: 0 stopped, 1 the node could not stop it (already stopped:\n"
+	"the message says so), 4 platform not reachable, 5 no such instance,\n"
+	"6 credentials refused.\n"
+	"\n"
+	"Example:\n"
+	"  lambda stop instance inst_3f2a9c1b7d4e\n";
+
+static const char start_manual[] =
+	"Starts a stopped, exited or failed instance again on its existing\n"
+	"encrypted volume, with a new command. As at creation, the CLI waits for\n"
+	"the new guest, verifies fresh attestation evidence on this machine and\n"
+	"only then releases the instance KEK, the command, its arguments and the\n"
+	"--env variables, sealed to the attested guest key. The guest unlocks the\n"
+	"existing volume (never a new one) and mounts it at /data. The key must be\n"
+	"the master key the instance was created with: another one is refused\n"
+	"before anything is sent. An instance whose earlier release failed (still\n"
+	"awaiting its key) gets the release without a new start.\n"
+	"\n"
+	"Options:\n"
+	"  --encryption-key FILE     the master key the instance was created with\n"
+	"  --env NAME=VALUE          environment variable for the workload (repeatable)\n"
+	"  --expect-measurement HEX  launch measurement the evidence must show\n"
+	"  --allow-simulated-insecure  accept simulated evidence (no hardware\n"
+	"                            protection); also set by a local 'lambda up'\n"
+	"  --timeout SEC             how long to wait for each state (default 120)\n"
+	"  --json                    print the instance and the verdict as JSON\n"
+	"\n"
+	"Exit status: 0 running (or already finished), 1 attestation not verified\n"
+	"(nothing released), the guest refused the key or the instance failed to\n"
+	"start, 2 bad arguments, 3 key file unusable or not the instance's key (the\n"
+	"message names the key id needed), 4 platform not reachable or timeout,\n"
+	"5 no such instance, 6 credentials refused.\n"
+	"\n"
+	"Examples:\n"
+	"  lambda start instance inst_3f2a9c1b7d4e --encryption-key key.pem \\\n"
+	"      -- /bin/sh -c 'cat /data/state'\n"
+	"  lambda start instance inst_3f2a9c1b7d4e --encryption-key key.pem \\\n"
+	"      --env MODE=resume --timeout 300 -- /usr/bin/myjob\n";
+
+const struct lm_cmd g_cli_stop_cmds[] = {
+	{ "instance", cmd_stop_instance, NULL, "ID [--json]", "stop an instance, keeping its volume", stop_manual },
+	{ NULL },
+};
+
+const struct lm_cmd g_cli_start_cmds[] = {
+	{ "instance", cmd_start_instance, NULL, "ID --encryption-key F [options] -- CMD ARGS...",
+	  "start an instance again on its volume", start_manual },
+	{ NULL },
+};
 
 const struct lm_cmd g_cli_create_cmds[] = {
 	{ "instance", cmd_create_instance, NULL,

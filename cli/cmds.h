@@ -18,7 +18,10 @@ int cmd_list_instances(int argc, char **argv);
 int cmd_delete_instance(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_attest(int argc, char **argv);
+int cmd_stop_instance(int argc, char **argv);
+int cmd_start_instance(int argc, char **argv);
 extern const struct lm_cmd g_cli_create_cmds[], g_cli_get_cmds[], g_cli_list_cmds[], g_cli_delete_cmds[];
+extern const struct lm_cmd g_cli_stop_cmds[], g_cli_start_cmds[];
 extern const char g_cli_logs_manual[], g_cli_attest_manual[];
 
 /* cli/cmd_audit.c */
@@ -55,9 +58,11 @@ extern const char cmd_key_rotate_manual[];
 	{ "get", NULL, g_cli_get_cmds, NULL, "show a resource (instance)", NULL }, \
 	{ "list", NULL, g_cli_list_cmds, NULL, "list resources (instances)", NULL }, \
 	{ "delete", NULL, g_cli_delete_cmds, NULL, "delete a resource (instance)", NULL }, \
+	{ "stop", NULL, g_cli_stop_cmds, NULL, "stop a resource (instance)", NULL }, \
+	{ "start", NULL, g_cli_start_cmds, NULL, "start a stopped resource again (instance)", NULL }, \
 	{ "logs", cmd_logs, NULL, "ID --encryption-key F [--json]", "decrypt an instance's logs", g_cli_logs_manual }, \
 	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", g_cli_attest_manual }, \
-	{ "verify", cmd_verify, NULL, "FILE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
+	{ "verify", cmd_verify, NULL, "EVIDENCE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
 	{ "encrypt", cmd_encrypt, NULL, "--key KEY IN -o OUT", "encrypt a file for a CMK", cmd_encrypt_manual }, \

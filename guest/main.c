@@ -39,15 +39,17 @@
 #define ARGS_MAX 1024
 #define ENV_MAX 1024
 #define STREAMS 2			/* stdout (1), stderr (2) */
-/* Where unlocked volumes are mounted: outside the agent's 0700 instance
- * tree, since the sandboxed uid must traverse to run_dir/data to bind it. */
-#define VOLUME_RUN_ROOT "/run/lambda-guest"
+/* Where unlocked volumes are mounted (LM_GUEST_RUN_ROOT, channel.h):
+ * outside the agent's 0700 instance tree, since the sandboxed uid must
+ * traverse to run_dir/data to bind it. */
+#define VOLUME_RUN_ROOT LM_GUEST_RUN_ROOT
 
 struct guest {
 	char *dir;
 	json_t *launch;			/* launch.json as written by the agent */
 	const char *instance_id, *type, *image, *volume_id;
 	uint64_t volume_size;
+	bool is_restart;		/* launch.json "existing_volume": never make one */
 	const struct lm_instance_type *itype;
 	const struct lm_runtime_ops *rt;
 	uint8_t *sim_key;		/* PEM: stands for the TEE hardware */
@@ -137,10 +139,27 @@ static int reply_error(json_int_t id, int code, const char *message)
 
 /* ---- launch description ---- */
 
+/* The optional restart fields: "existing_volume" (true) and "log_seq", the
+ * sequence number the agent saw after the last stored log record. A seq
+ * set too low by the host only makes `lambda logs` report records out of
+ * order: the seq is authenticated in every record. */
+static int load_restart(struct guest *g, const char *path)
+{
+	json_t *ex = json_object_get(g->launch, "existing_volume"), *seq = json_object_get(g->launch, "log_seq");
+
+	if ((ex && !json_is_boolean(ex)) || (seq && (!json_is_integer(seq) || json_integer_value(seq) < 0))) {
+		lm_err("%s: bad existing_volume or log_seq", path);
+		return LM_EFORMAT;
+	}
+	g->is_restart = json_is_true(ex);
+	g->seq = seq ? (uint64_t)json_integer_value(seq) : 0;
+	return 0;
+}
+
 static int load_launch(struct guest *g)
 {
 	static const char *const keys[] = { "instance_id", "type", "image", "volume_id", "volume_size", "sandbox",
-					    NULL };
+					    "existing_volume", "log_seq", NULL };
 	char *path = NULL, bad[64] = "";
 	uint8_t *text = NULL;
 	json_t *size;
@@ -173,6 +192,8 @@ static int load_launch(struct guest *g)
 		goto out;
 	}
 	g->volume_size = (uint64_t)json_integer_value(size);
+	if ((r = load_restart(g, path)) < 0)
+		goto out;
 	g_log_id = g->instance_id;
 	r = 0;
 out:
@@ -369,14 +390,21 @@ static int volume_prepare(struct guest *g, const struct lm_secret *slot, const c
 
 	if (asprintf(&path, "%s/volume.img", g->dir) < 0)
 		return LM_ENOMEM;
-	if (lstat(path, &st) != 0 && errno == ENOENT) {
+	if (lstat(path, &st) != 0 && errno == ENOENT && g->is_restart) {
+		/* A restart must find the volume it had: an empty new one would
+		 * look like lost data. */
+		lm_err("restart: volume.img is missing");
+		*why = "the instance's volume image is missing on this node";
+		r = LM_ENOENT;
+	} else if (lstat(path, &st) != 0 && errno == ENOENT) {
 		lm_info("first boot: creating the encrypted volume");
 		if ((r = lm_volume_create(path, g->volume_size, slot)) < 0)
 			*why = "cannot create the encrypted volume";
 	} else if ((r = lm_volume_check_header(path)) < 0) {
 		*why = "the volume header is not acceptable";
 	} else if ((r = lm_volume_check_passphrase(path, slot)) < 0) {
-		*why = r == LM_EWRONGKEY ? "the released key does not unlock the volume"
+		*why = r == LM_EWRONGKEY ? "wrong key: the released key does not unlock this instance's volume "
+					   "(it was made with another master key)"
 					 : "cannot check the volume key";
 	}
 	free(path);

@@ -74,7 +74,7 @@ step "Create an instance: env and arguments travel only inside the sealed key re
 # so its evidence is accepted, with a warning on every create.
 cmd=(lambda create instance --type compute-4x --region local --encryption-key key.pem
 	--volume-size 64M --env "GREETING=Hello from a blind platform" --
-	/bin/sh -c 'echo "$GREETING from $(hostname)"; ls /; sha256sum /etc/hosts')
+	/bin/sh -c 'echo "$GREETING from $(hostname)"; ls /; sha256sum /etc/os-release')
 show "${cmd[@]}"
 id=$("${cmd[@]}") || fail "create instance exited $?"
 echo "$id"

@@ -125,6 +125,50 @@ struct lm_policy {
 	const char *product;			/* "Milan", "Genoa", "Turin": for v2 reports */
 };
 
+/* ---- Policy files (docs/attestation.md "Policy file") ----
+ * A policy read from JSON text, with the buffers and strings its pointers
+ * refer to: policy points into the same struct, so keep it in place (do
+ * not copy it) while policy is in use. */
+#define LM_POLICY_CERTS_MAX 32
+
+struct lm_policy_file {
+	struct lm_policy policy;
+	uint8_t measurement[LM_MEASUREMENT_MAX];
+	uint8_t nonce[LM_NONCE_MAX];
+	uint8_t report_data[LM_REPORT_DATA_BYTES];
+	uint8_t mrenclave[32];
+	uint8_t mrsigner[32];
+	uint8_t mrtd[48];
+	uint8_t rtmr[4][48];
+	uint8_t host_data[32];
+	char product[16];
+	char *collateral;			/* heap, owned */
+	char *root;				/* heap, owned */
+	char *certs[LM_POLICY_CERTS_MAX];	/* heap, owned; policy.cert_files points here */
+};
+
+/* An empty policy (every knob at its safe default). */
+void lm_policy_file_init(struct lm_policy_file *pf);
+
+/* Frees the owned strings and resets pf as lm_policy_file_init() does. */
+void lm_policy_file_free(struct lm_policy_file *pf);
+
+/* Sets one knob from text, as a command line gives it: key is a policy
+ * file key ("allow_debug", "mrtd", "rtmr2", "accept_tcb", "certs", ...),
+ * text its value (booleans "true"/"false", bytes as hex, accept_tcb a
+ * comma-separated list of TCB statuses, certs one more file, at RFC 3339,
+ * max_vmpl 0..3, min_tcb a decimal or 0x-prefixed hex TCB_VERSION).
+ * LM_EINVAL for an unknown key, LM_EFORMAT for a bad value; both logged
+ * with the key's name. */
+LM_MUST_CHECK int lm_policy_set(struct lm_policy_file *pf, const char *key, const char *text);
+
+/* Applies a JSON policy file (one object, at most 1 MiB) to pf: every key
+ * known, of its type (booleans, strings, max_vmpl an integer, min_tcb an
+ * integer or a string, accept_tcb and certs arrays of strings). Unknown
+ * keys and bad values are refused (LM_EFORMAT) with the key named in the
+ * log; pf may then hold part of the file, so free it. */
+LM_MUST_CHECK int lm_policy_load(struct lm_policy_file *pf, const char *json, size_t size);
+
 #define LM_CHECK_MAX 48
 #define LM_CHECK_NAME_MAX 48
 #define LM_CHECK_DETAIL_MAX 256

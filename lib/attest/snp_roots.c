@@ -8,6 +8,7 @@
  * The ARKs below are AMD's public root certificates as the AMD Key
  * Distribution Service serves them (kdsintf.amd.com/vcek/v1/<product>/
  * cert_chain, second certificate). */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -250,6 +251,52 @@ static bool is_self_signed(X509 *x)
 	return ok;
 }
 
+/* The built-in ARKs, parsed, pinned and self-signature checked once: a
+ * process-wide read-only cache (never freed; X509 objects are safe to
+ * share between threads for verification). */
+static STACK_OF(X509) *g_builtin;
+static int g_builtin_error;
+static pthread_once_t g_builtin_once = PTHREAD_ONCE_INIT;
+
+static void builtin_once(void)
+{
+	STACK_OF(X509) *all = sk_X509_new_null(), *roots = sk_X509_new_null();
+	int r = LM_ENOMEM;
+
+	if (!all || !roots)
+		goto out;
+	for (size_t i = 0; i < ROOT_COUNT; i++) {
+		if ((r = lm_snp_certs_load((const uint8_t *)g_roots[i].pem, strlen(g_roots[i].pem), all)) < 0)
+			goto out;
+		if (lm_snp_root_pinned(sk_X509_value(all, sk_X509_num(all) - 1)) != g_roots[i].product) {
+			lm_err("SEV-SNP: built-in ARK-%s does not match its pinned key",
+			       lm_snp_product_name(g_roots[i].product));
+			r = LM_ECRYPTO;
+			goto out;
+		}
+	}
+	r = LM_ENOMEM;
+	while (sk_X509_num(all) > 0) {
+		X509 *x = sk_X509_shift(all);
+
+		if (is_self_signed(x) && sk_X509_push(roots, x))
+			continue;
+		X509_free(x);
+	}
+	if (sk_X509_num(roots) != (int)ROOT_COUNT) {
+		lm_err("SEV-SNP: a built-in ARK is not self-signed");
+		r = LM_ECRYPTO;
+		goto out;
+	}
+	g_builtin = roots;
+	roots = NULL;
+	r = 0;
+out:
+	g_builtin_error = r;
+	sk_X509_pop_free(all, X509_free);
+	sk_X509_pop_free(roots, X509_free);
+}
+
 int lm_snp_roots_load(const char *root_file, STACK_OF(X509) **out)
 {
 	STACK_OF(X509) *all = NULL, *roots = NULL;
@@ -271,16 +318,26 @@ int lm_snp_roots_load(const char *root_file, STACK_OF(X509) **out)
 			goto out;
 		}
 	} else {
-		for (size_t i = 0; i < ROOT_COUNT; i++) {
-			if ((r = lm_snp_certs_load((const uint8_t *)g_roots[i].pem, strlen(g_roots[i].pem), all)) < 0)
-				goto out;
-			if (lm_snp_root_pinned(sk_X509_value(all, sk_X509_num(all) - 1)) != g_roots[i].product) {
-				lm_err("SEV-SNP: built-in ARK-%s does not match its pinned key",
-				       lm_snp_product_name(g_roots[i].product));
-				r = LM_ECRYPTO;
+		/* The built-in ARKs are parsed and checked once per process
+		 * (builtin_once); each call gets its own references. */
+		pthread_once(&g_builtin_once, builtin_once);
+		if (g_builtin_error < 0) {
+			r = g_builtin_error;
+			goto out;
+		}
+		for (int i = 0; i < sk_X509_num(g_builtin); i++) {
+			X509 *x = sk_X509_value(g_builtin, i);
+
+			if (!sk_X509_push(roots, x)) {
+				r = LM_ENOMEM;
 				goto out;
 			}
+			X509_up_ref(x);
 		}
+		*out = roots;
+		roots = NULL;
+		r = 0;
+		goto out;
 	}
 	/* Only self-signed certificates are roots; the ASK that a cert_chain
 	 * file carries beside its ARK is not one. */

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/attest_int.h"
+#include "attest/snp_int.h"
 #include "attest/tpm_int.h"
 #include "lambda/json.h"
 #include "lambda/log.h"
@@ -354,8 +355,8 @@ out:
 
 struct parts {
 	json_t *info;
-	uint8_t *sig_raw, *ak_raw, *log;
-	size_t sig_raw_size, ak_raw_size, log_size;
+	uint8_t *sig_raw, *ak_raw, *log, *hcl;
+	size_t sig_raw_size, ak_raw_size, log_size, hcl_size;
 	const json_t *pcrs;
 	const char *ak_name;
 };
@@ -366,6 +367,7 @@ static void parts_free(struct parts *p)
 	free(p->sig_raw);
 	free(p->ak_raw);
 	free(p->log);
+	free(p->hcl);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -397,7 +399,8 @@ static int parts_load(const struct lm_evidence *ev, struct parts *p)
 	}
 	if ((r = info_b64(p->info, "signature", &p->sig_raw, &p->sig_raw_size)) < 0 ||
 	    (r = info_b64(p->info, "ak_public", &p->ak_raw, &p->ak_raw_size)) < 0 ||
-	    (r = info_b64(p->info, "event_log", &p->log, &p->log_size)) < 0)
+	    (r = info_b64(p->info, "event_log", &p->log, &p->log_size)) < 0 ||
+	    (r = info_b64(p->info, "hcl_report", &p->hcl, &p->hcl_size)) < 0)
 		return r;
 	p->pcrs = json_object_get(p->info, "pcrs");
 	p->ak_name = lm_json_str(p->info, "ak_name");
@@ -909,6 +912,97 @@ out:
 	return r;
 }
 
+/* ---- an Azure vTPM: the AK vouched for by SEV-SNP through the HCL report ---- */
+
+/* Copies the checks of the SNP report's own verdict into v as "snp <name>". */
+static bool merge_snp(const struct lm_verdict *snp, struct lm_verdict *v)
+{
+	for (size_t i = 0; i < snp->check_count; i++) {
+		const struct lm_check *c = &snp->checks[i];
+
+		lm_verdict_add(v, "snp report", c->ok, "%s", c->detail);
+		size_t n = strnlen(c->name, LM_CHECK_NAME_MAX);
+
+		if (n + 4 < LM_CHECK_NAME_MAX) {
+			char *name = v->checks[v->check_count - 1].name;
+
+			memcpy(name, "snp ", 4);
+			memcpy(name + 4, c->name, n);
+			name[4 + n] = '\0';
+		}
+	}
+	return snp->verified;
+}
+
+/* The chain of trust of an Azure confidential VM's vTPM: the SNP report
+ * inside the HCL report verifies (signature, VCEK/VLEK chain to AMD's root,
+ * the SNP policy knobs), its REPORT_DATA holds the hash of the runtime
+ * claims, and the claims' HCLAkPub is the key that signed the quote. Takes
+ * the place of the AK certificate. The VCEK and ASK come from the
+ * document's certificate_chain or the policy's cert_files; the ARK is
+ * pinned (lm_snp_roots_load). */
+static int check_hcl(const struct tpm_state *st, const struct lm_evidence *ev, const struct parts *p,
+		     const struct lm_policy *pol, struct lm_verdict *v)
+{
+	struct lm_tpm_hcl hcl;
+	struct lm_verdict *snp = NULL;
+	struct lm_snp_report rep;
+	struct lm_policy sp;
+	EVP_PKEY *ak = NULL;
+	bool snp_ok, bound = false, same = false;
+	int r;
+
+	if (lm_tpm_hcl_parse(p->hcl, p->hcl_size, &hcl) < 0) {
+		lm_verdict_add(v, "hcl report", false, "platform_info.hcl_report is not an HCL attestation report");
+		return 0;
+	}
+	lm_verdict_add(v, "hcl report", true, "HCL report with an SEV-SNP report and %zu bytes of runtime claims",
+		       hcl.claims_size);
+	if (!(snp = malloc(sizeof(*snp))))
+		return LM_ENOMEM;
+	/* The quote's pins (nonce, report data, measurement) are the TPM's;
+	 * the SNP report is held to the platform knobs only. */
+	sp = *pol;
+	sp.expect_nonce = NULL, sp.expect_nonce_size = 0;
+	sp.expect_report_data = NULL;
+	sp.expect_measurement = NULL, sp.expect_measurement_size = 0;
+	lm_verdict_init(snp, LM_PLATFORM_SNP);
+	r = lm_snp_verify_report(hcl.snp_report, hcl.snp_report_size, (const char *const *)ev->certificate_chain,
+				 ev->certificate_count, &sp, snp, &rep);
+	if (r == LM_EFORMAT) {
+		lm_verdict_add(v, "snp report", false, "the SEV-SNP report inside the HCL report is malformed");
+		r = 0;
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	snp_ok = merge_snp(snp, v);
+	if ((r = lm_tpm_hcl_bound(&hcl, rep.report_data)) < 0)
+		goto out;
+	bound = r == 1;
+	lm_verdict_add(v, "hcl claims binding", bound, "%s",
+		       bound ? "SNP REPORT_DATA starts with the hash of the HCL runtime claims"
+			     : "SNP REPORT_DATA does not hold the hash of the HCL runtime claims");
+	if (lm_tpm_hcl_ak(&hcl, &ak) < 0) {
+		lm_verdict_add(v, "hcl ak", false, "the runtime claims hold no usable HCLAkPub key");
+	} else {
+		same = st->has_ak && EVP_PKEY_eq(ak, st->ak.key) == 1;
+		ERR_clear_error();
+		lm_verdict_add(v, "hcl ak", same, "%s",
+			       same ? "the quote's AK is HCLAkPub of the runtime claims"
+				    : "the quote's AK is not HCLAkPub of the runtime claims");
+	}
+	lm_verdict_add(v, "ak trust", snp_ok && bound && same, "%s",
+		       snp_ok && bound && same ? "AK bound to a verified SEV-SNP report through the HCL runtime claims"
+					       : "the AK is not vouched for: the SNP report, the claims binding or "
+						 "HCLAkPub failed");
+	r = 0;
+out:
+	EVP_PKEY_free(ak);
+	free(snp);
+	return r;
+}
+
 /* ---- the backend ---- */
 
 /* The measurement of a quote is its PCR digest, named by its size. */
@@ -954,7 +1048,7 @@ static int tpm_verify(const struct lm_evidence *ev, const struct lm_policy *pol,
 		goto out;
 	check_measurement(st, pol, v);
 	check_consistency(st, ev, v);
-	r = check_ak_cert(st, ev, pol, v);
+	r = p.hcl ? check_hcl(st, ev, &p, pol, v) : check_ak_cert(st, ev, pol, v);
 out:
 	parts_free(&p);
 	ak_clear(&st->ak);
@@ -1072,6 +1166,8 @@ int lm_tpm_evidence_make(const struct lm_tpm_parts *in, struct lm_evidence **out
 	struct lm_tpm_eventlog_info info;
 	struct lm_tpm_pcrs *replay = NULL;
 	struct ak ak;
+	struct lm_tpm_hcl hcl;
+	bool has_hcl = false;
 	json_t *info_obj = NULL, *pcrs = NULL;
 	uint8_t *der = NULL;
 	int der_size, r;
@@ -1088,8 +1184,28 @@ int lm_tpm_evidence_make(const struct lm_tpm_parts *in, struct lm_evidence **out
 		r = LM_EFORMAT;
 		goto out;
 	}
-	if ((r = ak_load(in->ak_public, in->ak_public_size, &ak)) < 0)
+	if (lm_tpm_hcl_detect(in->ak_public, in->ak_public_size)) {
+		/* An Azure vTPM: the AK is HCLAkPub of the HCL report. */
+		EVP_PKEY *k = NULL;
+
+		if ((r = lm_tpm_hcl_parse(in->ak_public, in->ak_public_size, &hcl)) < 0 ||
+		    (r = lm_tpm_hcl_ak(&hcl, &k)) < 0)
+			goto out;
+		der_size = i2d_PUBKEY(k, &der);
+		EVP_PKEY_free(k);
+		if (der_size <= 0) {
+			r = lm_log_ossl("i2d_PUBKEY");
+			goto out;
+		}
+		r = ak_load(der, (size_t)der_size, &ak);
+		OPENSSL_free(der);
+		der = NULL;
+		if (r < 0)
+			goto out;
+		has_hcl = true;
+	} else if ((r = ak_load(in->ak_public, in->ak_public_size, &ak)) < 0) {
 		goto out;
+	}
 	if (lm_tpm_signature_parse(in->signature, in->signature_size, &sig) < 0 &&
 	    (EVP_PKEY_get_base_id(ak.key) != EVP_PKEY_RSA || in->signature_size != (size_t)EVP_PKEY_get_size(ak.key))) {
 		lm_err("signature: neither a TPMT_SIGNATURE nor a raw RSA signature of the AK's size");
@@ -1119,7 +1235,8 @@ int lm_tpm_evidence_make(const struct lm_tpm_parts *in, struct lm_evidence **out
 	} else {
 		r = b64_set(info_obj, "ak_public", der, (size_t)der_size);
 	}
-	if (r < 0 || (in->event_log && (r = b64_set(info_obj, "event_log", in->event_log, in->event_log_size)) < 0))
+	if (r < 0 || (in->event_log && (r = b64_set(info_obj, "event_log", in->event_log, in->event_log_size)) < 0) ||
+	    (has_hcl && (r = b64_set(info_obj, "hcl_report", in->ak_public, in->ak_public_size)) < 0))
 		goto out;
 	if (json_object_set(info_obj, "pcrs", pcrs) != 0) {
 		r = LM_ENOMEM;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "lambda/attest.h"
 #include "lambda/err.h"
 
@@ -153,5 +155,44 @@ LM_MUST_CHECK int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, struct
 					 struct lm_tpm_eventlog_info *info);
 
 extern const struct lm_attest_backend lm_attest_tpm;
+
+/* ---- tpm_hcl.c: the HCL attestation report of an Azure confidential VM ----
+ * The paravisor (HCL) of an SEV-SNP guest publishes a report that binds
+ * its vTPM's attestation key to SNP: a 32-byte header ("HCLA", version,
+ * report size, request type), the SNP ATTESTATION_REPORT at 0x20, then at
+ * 0x4c0 the runtime data header (u32 data_size, version, report_type 2 =
+ * SNP, hash_type 1/2/3 = SHA-256/384/512, claims_size; little-endian) and
+ * the runtime claims JSON at 0x4d4. REPORT_DATA starts with the hash of the
+ * claims bytes, and the claims hold the AK as the RSA JWK "HCLAkPub". */
+
+#define LM_HCL_MAGIC "HCLA"
+#define LM_HCL_OFF_SNP 0x20
+#define LM_HCL_OFF_RUNTIME 0x4c0
+#define LM_HCL_OFF_CLAIMS 0x4d4
+#define LM_HCL_REPORT_TYPE_SNP 2u
+#define LM_HCL_MAX (64u << 10)
+
+struct lm_tpm_hcl {
+	const uint8_t *snp_report;	/* points into the parsed buffer, 1184 bytes */
+	size_t snp_report_size;
+	const uint8_t *claims;		/* the runtime claims JSON bytes */
+	size_t claims_size;
+	uint32_t hash_type;		/* 1 SHA-256, 2 SHA-384, 3 SHA-512 */
+};
+
+/* Parses the layout strictly (magic, version 1, report type SNP, a known
+ * hash type, claims inside the buffer); does not verify anything. */
+LM_MUST_CHECK int lm_tpm_hcl_parse(const uint8_t *raw, size_t size, struct lm_tpm_hcl *out);
+
+/* 1 when raw starts like an HCL report, else 0. */
+int lm_tpm_hcl_detect(const uint8_t *raw, size_t size);
+
+/* The RSA public key of the JWK with kid "HCLAkPub" in the claims. The
+ * caller frees *out with EVP_PKEY_free(). */
+LM_MUST_CHECK int lm_tpm_hcl_ak(const struct lm_tpm_hcl *hcl, EVP_PKEY **out);
+
+/* Checks that REPORT_DATA (64 bytes of the SNP report) starts with the hash
+ * of the claims: 1 bound, 0 not, negative on error. */
+LM_MUST_CHECK int lm_tpm_hcl_bound(const struct lm_tpm_hcl *hcl, const uint8_t report_data[static 64]);
 
 #endif

@@ -22,7 +22,7 @@ create() {
 
 # 1. A workload that exits 0, with env and arguments only the guest sees.
 create --env GREETING=hello-it --volume-size 64M -- /bin/sh -c \
-	'echo "$GREETING from $(hostname)"; echo to-stderr >&2; ls / >/dev/null; sha256sum /etc/hosts'
+	'echo "$GREETING from $(hostname)"; echo to-stderr >&2; ls / >/dev/null; sha256sum /etc/os-release'
 check "create prints an instance id" grep -qE '^inst_[0-9a-f]+$' "$T/out/last.out"
 check "create shows the attestation checks" err_has "nonce binding"
 check "create warns about simulated attestation" err_has "simulated attestation: no hardware protection"
@@ -49,7 +49,7 @@ check "list shows the instance" out_has "$id1"
 
 expect_rc 0 "logs decrypt" "$LAMBDA" logs "$id1" --encryption-key key.pem
 check "stdout records reach stdout" out_has "hello-it from "
-check "the workload's hash line is there" grep -qE '^[0-9a-f]{64}  /etc/hosts$' "$T/out/last.out"
+check "the workload's hash line is there" grep -qE '^[0-9a-f]{64}  /etc/os-release$' "$T/out/last.out"
 check "stderr records reach stderr" err_has "to-stderr"
 check "stderr records stay off stdout" sh -c "! grep -q to-stderr '$T/out/last.out'"
 expect_rc 0 "logs --json" "$LAMBDA" logs "$id1" --encryption-key key.pem --json
