@@ -256,6 +256,10 @@ static const char *method_name(enum evhttp_cmd_type m)
 	case EVHTTP_REQ_PUT: return "PUT";
 	case EVHTTP_REQ_DELETE: return "DELETE";
 	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
 	default: return "OTHER";
 	}
 }
@@ -424,8 +428,11 @@ int lmd_http_start(struct lmd *d)
 	evhttp_set_max_body_size(d->http, EVHTTP_BODY_MAX);
 	evhttp_set_max_headers_size(d->http, 64 * 1024);
 	evhttp_set_timeout(d->http, 60);
+	/* Every method libevent knows reaches the router, which answers the
+	 * JSON 405 of docs/api.md instead of libevent's HTML 501. */
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_HEAD);
+						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+						    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(d->http, handle, d);
 	if (!(bound = evhttp_bind_socket_with_handle(d->http, host, port))) {
 		lm_err("cannot listen on %s: address in use or not available", d->opt.listen);
