@@ -370,7 +370,7 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 }
 
 /* Splits "HOST:PORT" or "[V6]:PORT". */
-static int parse_listen(const char *s, char *host, size_t host_size, unsigned short *port)
+int lmd_listen_parse(const char *s, char *host, size_t host_size, unsigned short *port)
 {
 	const char *colon;
 	char *end;
@@ -409,7 +409,7 @@ int lmd_http_start(struct lmd *d)
 	int one = 1;
 	int r;
 
-	if (parse_listen(d->opt.listen, host, sizeof(host), &port) < 0) {
+	if (lmd_listen_parse(d->opt.listen, host, sizeof(host), &port) < 0) {
 		lm_err("--listen %s: expected ADDRESS:PORT, e.g. 127.0.0.1:7443", d->opt.listen);
 		return LM_EINVAL;
 	}

@@ -78,6 +78,9 @@ void lmd_path(const struct lmd *d, char *out, size_t out_size, const char *name)
 
 /* ---- http.c ---- */
 
+/* Splits --listen "HOST:PORT" or "[V6]:PORT"; LM_EINVAL when malformed. */
+LM_MUST_CHECK int lmd_listen_parse(const char *s, char *host, size_t host_size, unsigned short *port);
+
 LM_MUST_CHECK int lmd_http_start(struct lmd *d);
 void lmd_http_stop(struct lmd *d);
 

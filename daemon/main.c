@@ -102,6 +102,18 @@ static int start_agent(struct lmd *d)
 	return 0;	/* the API still serves tenants, audit and health */
 }
 
+static int check_listen(const char *listen_addr)
+{
+	unsigned short port;
+	char host[128];
+
+	if (lmd_listen_parse(listen_addr, host, sizeof(host), &port) < 0) {
+		fprintf(stderr, "lambdad: --listen %s: expected ADDRESS:PORT with a port of 1 to 65535\n", listen_addr);
+		return LM_EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -131,10 +143,13 @@ int main(int argc, char **argv)
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	if (!d.opt.data_dir || optind != argc) {
+	if (!d.opt.data_dir || !*d.opt.data_dir || optind != argc) {
 		fputs(usage, stderr);
 		return 2;
 	}
+	/* Bad options create nothing: checked before DIR is made. */
+	if (check_listen(d.opt.listen) < 0)
+		return 2;
 	g_log_stderr = d.opt.foreground;
 	lm_log_set_handler(log_line, NULL);
 	signal(SIGPIPE, SIG_IGN);
