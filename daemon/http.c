@@ -329,6 +329,10 @@ static void handle(struct evhttp_request *req, void *arg)
 	}
 	if (rt->auth == NEEDS_AUTH && lmd_auth(&rq) < 0)
 		return;	/* lmd_auth() replied */
+	if (rt->fields && size == 0) {
+		lmd_reply_error(req, 400, "the body is empty: send a JSON object");
+		return;
+	}
 	if (rt->fields) {
 		rq.body = json_loadb((const char *)body, size, JSON_REJECT_DUPLICATES, &jerr);
 		if (!rq.body) {
