@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <event2/http.h>
@@ -19,6 +20,9 @@
 
 #define LMD_BODY_MAX (1u << 20)		/* docs/api.md: larger bodies answer 413 */
 #define LMD_TOKEN_SIZE 82		/* "lmt_" + 12 hex + "_" + 64 hex + NUL */
+#define LMD_MAX_INSTANCES 32		/* default --max-instances */
+#define LMD_MIN_VOLUME (32ull << 20)	/* the smallest volume LUKS2 and ext4 fit in */
+#define LMD_MAX_VOLUME (64ull << 30)	/* default --max-volume-size */
 #define LMD_EXIT_BUSY 4			/* the data dir is locked by another lambdad */
 
 struct lmd_pending;
@@ -31,6 +35,8 @@ struct lmd_options {
 	const char *guest_path;		/* may be NULL */
 	const char *trace_path;		/* --trace-requests, may be NULL */
 	bool foreground;
+	unsigned max_instances;		/* per tenant, not counting deleted ones */
+	uint64_t max_volume_size;	/* bytes */
 };
 
 struct lmd {

@@ -62,4 +62,58 @@ for m in PATCH OPTIONS TRACE; do
 		test "$(code <<<"$out")" = 405 -a "$(body <<<"$out" | grep -c '"code":"method_not_allowed"')" = 1
 done
 
+# ---- request validation: refused before anything is created ----
+count_instances() { req GET /v1/instances "$ADMIN" | body | grep -o '"id":"inst_' | wc -l; }
+before=$(count_instances)
+msg() { body | grep -o '"message":"[^"]*"' | cut -d'"' -f4; }
+out=$(req POST /v1/instances "$ADMIN" '{"type":"bogus","region":"local"}')
+check "an unknown type is refused with 400" test "$(code <<<"$out")" = 400
+check "... naming the known types" grep -q "unknown instance type 'bogus': one of compute-1x" <<<"$(msg <<<"$out")"
+out=$(req POST /v1/instances "$ADMIN" '{"type":"compute-1x","region":"nowhere"}')
+check "a region the node does not serve is refused with 400" test "$(code <<<"$out")" = 400
+check "... naming the region served" \
+	test "$(msg <<<"$out")" = "region nowhere is not served here; this platform serves local"
+out=$(req POST /v1/instances "$ADMIN" '{"type":1,"region":"local"}')
+check "a type that is no string: says so" \
+	test "$(code <<<"$out") $(msg <<<"$out")" = "400 bad value of 'type': must be a string"
+out=$(req POST /v1/instances "$ADMIN" '{"type":"compute-1x","region":"local","volume_size":1099511627776}')
+check "a volume over the maximum: 400 naming the range" \
+	test "$(code <<<"$out") $(msg <<<"$out")" = \
+	"400 bad value of 'volume_size': bytes from 33554432 (32 MiB) to 68719476736 (65536 MiB)"
+out=$(req POST /v1/instances "$ADMIN" '{"type":"compute-1x","region":"local","volume_size":1024}')
+check "a volume under the minimum: 400 naming the range" grep -q "bytes from 33554432" <<<"$(msg <<<"$out")"
+out=$(req POST /v1/instances "$ADMIN" '')
+check "an empty body: 400 asking for a JSON object" \
+	test "$(code <<<"$out") $(msg <<<"$out")" = "400 the body is empty: send a JSON object"
+check "none of the refused requests created an instance" test "$(count_instances)" = "$before"
+
+# ---- quotas: a second lambdad with small limits ----
+QPORT=$(free_port)
+QDIR=$T/quota
+"$LAMBDAD" --data-dir "$QDIR" --listen "127.0.0.1:$QPORT" --guest "$BUILD/guest/lambda-guest" \
+	--max-instances 2 --max-volume-size 67108864 2>"$T/out/qd.err" &
+qpid=$!
+for _ in $(seq 50); do [ -f "$QDIR/admin.token" ] && curl -s --cacert "$QDIR/ca.pem" \
+	"https://127.0.0.1:$QPORT/v1/health" >/dev/null && break; sleep 0.1; done
+qreq() { URL=https://127.0.0.1:$QPORT CA=$QDIR/ca.pem req "$@"; }
+QADMIN=$(cat "$QDIR/admin.token")
+out=$(qreq POST /v1/instances "$QADMIN" '{"type":"compute-1x","region":"local","volume_size":134217728}')
+check "--max-volume-size bounds volume_size" \
+	test "$(code <<<"$out") $(msg <<<"$out")" = \
+	"400 bad value of 'volume_size': bytes from 33554432 (32 MiB) to 67108864 (64 MiB)"
+codes=
+for _ in 1 2 3; do
+	out=$(qreq POST /v1/instances "$QADMIN" '{"type":"compute-1x","region":"local"}')
+	codes="$codes $(code <<<"$out")"
+done
+check "--max-instances 2: the third instance is refused with 409" test "$codes" = " 201 201 409"
+check "... saying why" grep -q "the most this platform allows: delete one first" <<<"$(msg <<<"$out")"
+first=$(qreq GET /v1/instances "$QADMIN" | body | grep -o '"id":"inst_[0-9a-f]*"' | head -n 1 | cut -d'"' -f4)
+qreq DELETE "/v1/instances/$first" "$QADMIN" >/dev/null
+out=$(qreq POST /v1/instances "$QADMIN" '{"type":"compute-1x","region":"local"}')
+check "deleted instances do not count" test "$(code <<<"$out")" = 201
+kill "$qpid" && wait "$qpid"
+expect_rc 2 "lambdad refuses --max-instances 0" "$LAMBDAD" --data-dir "$T/q2" --max-instances 0
+expect_rc 2 "lambdad refuses --max-volume-size under 32 MiB" "$LAMBDAD" --data-dir "$T/q2" --max-volume-size 1000
+
 done_testing
