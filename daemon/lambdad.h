@@ -58,6 +58,12 @@ struct lmd {
 	 * show the damage, and refuses every change it could not audit. */
 	bool audit_broken;
 	char audit_problem[256];
+	/* auth.refused rows are rate-limited (auth.c): refusals since the
+	 * last row, folded into the next one. */
+	uint64_t refused_at_ms;
+	unsigned long refused_held;
+	char refused_reason[16];
+	struct event *refused_timer;
 };
 
 /* One request being served. */
@@ -125,6 +131,10 @@ struct evhttp_request *lmd_pending_finish(struct lmd_pending *p);
 /* Authenticates the bearer token of rq into rq->tenant. On failure replies
  * 401, appends auth.refused and returns LM_EDENIED. */
 LM_MUST_CHECK int lmd_auth(struct lmd_req *rq);
+
+/* Writes the auth.refused row of refusals still held by the rate limit
+ * and frees its timer (at shutdown, while the store is open). */
+void lmd_auth_flush(struct lmd *d);
 
 /* Makes a token for tenant_id, stores its id and hash, and writes the
  * token text into out (LMD_TOKEN_SIZE bytes; the caller wipes it). */

@@ -237,6 +237,7 @@ fail:
 out:
 	/* The agent first: it may still answer pending requests. */
 	lm_agent_free(d.agent);
+	lmd_auth_flush(&d);
 	lmd_http_stop(&d);
 	lmd_releases_free(&d);
 	if (sig_term)

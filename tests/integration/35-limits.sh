@@ -87,6 +87,20 @@ check "an empty body: 400 asking for a JSON object" \
 	test "$(code <<<"$out") $(msg <<<"$out")" = "400 the body is empty: send a JSON object"
 check "none of the refused requests created an instance" test "$(count_instances)" = "$before"
 
+# ---- auth.refused is rate-limited, and no refusal is lost ----
+# refused: "ROWS SUM" of the auth.refused rows (a row without count is one).
+refused() {
+	req GET /v1/audit "$ADMIN" | body | python3 -c 'import json, sys
+ev = [e for e in json.load(sys.stdin)["events"] if e["event_type"] == "auth.refused"]
+print(len(ev), sum(e["metadata"].get("count", 1) for e in ev))'
+}
+read -r rows0 sum0 <<<"$(refused)"
+for i in $(seq 20); do req GET /v1/instances "lmt_bad$i" >/dev/null; done
+sleep 1.5
+read -r rows1 sum1 <<<"$(refused)"
+check "20 refusals within a second make at most 3 audit rows" test $((rows1 - rows0)) -le 3
+check "... whose counts add up to 20" test $((sum1 - sum0)) = 20
+
 # ---- quotas: a second lambdad with small limits ----
 QPORT=$(free_port)
 QDIR=$T/quota
