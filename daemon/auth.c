@@ -178,6 +178,31 @@ void lmd_audit_broken(struct lmd *d, uint64_t bad_seq, const char *why)
 	       d->audit_problem);
 }
 
+int lmd_audit_ready(struct lmd *d)
+{
+	struct lm_audit_checkpoint cp;
+	struct lm_audit_event last;
+	int r, rc;
+
+	if (d->audit_broken)
+		return LM_EVERIFY;
+	r = lm_store_audit_last(d->store, &last);
+	rc = lm_store_checkpoint_get(d->store, &cp);
+	if ((r < 0 && r != LM_ENOENT) || (rc < 0 && rc != LM_ENOENT)) {
+		lm_err("cannot read the audit head: %s", lm_strerror(r < 0 && r != LM_ENOENT ? r : rc));
+		return r < 0 && r != LM_ENOENT ? r : rc;
+	}
+	if (r == LM_ENOENT && rc == LM_ENOENT)
+		return 0;	/* an empty log */
+	if (r == LM_ENOENT || rc == LM_ENOENT || cp.seq != last.seq || !lm_ct_equal(cp.hash, last.hash, LM_HASH_BYTES)) {
+		lmd_audit_broken(d, 0,
+				 rc == LM_ENOENT ? "the signed checkpoint is missing"
+						 : "the log head does not match the signed checkpoint");
+		return LM_EVERIFY;
+	}
+	return 0;
+}
+
 int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *resource, const char *action,
 	      json_t *metadata)
 {

@@ -322,7 +322,12 @@ static void handle(struct evhttp_request *req, void *arg)
 			lmd_reply_error(req, 404, "no such endpoint %s", path);
 		return;
 	}
-	/* A change that cannot be audited is not made. */
+	/* A change that cannot be audited is not made: the log is checked
+	 * before the handler acts, not after. */
+	if (m != EVHTTP_REQ_GET && lmd_audit_ready(d) < 0 && !d->audit_broken) {
+		lmd_reply_error(req, 503, "the audit log cannot be read now; the change was not made");
+		return;
+	}
 	if (d->audit_broken && m != EVHTTP_REQ_GET) {
 		lmd_reply_error(req, 503, "%s; the control plane accepts no changes", d->audit_problem);
 		return;

@@ -146,6 +146,11 @@ LM_MUST_CHECK int lmd_token_issue(struct lmd *d, const char *tenant_id, char out
  * answers only GET requests. */
 void lmd_audit_broken(struct lmd *d, uint64_t bad_seq, const char *why);
 
+/* Checks, before a change is made, that the audit log can take its
+ * event: the stored head is the one the checkpoint names. Otherwise marks
+ * the log broken and returns LM_EVERIFY. */
+LM_MUST_CHECK int lmd_audit_ready(struct lmd *d);
+
 LM_MUST_CHECK int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *resource,
 			    const char *action, json_t *metadata);
 

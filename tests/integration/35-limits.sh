@@ -130,4 +130,14 @@ kill "$qpid" && wait "$qpid"
 expect_rc 2 "lambdad refuses --max-instances 0" "$LAMBDAD" --data-dir "$T/q2" --max-instances 0
 expect_rc 2 "lambdad refuses --max-volume-size under 32 MiB" "$LAMBDAD" --data-dir "$T/q2" --max-volume-size 1000
 
+# ---- a broken audit log stops changes before they are made (last: it
+# leaves this platform read-only) ----
+sqlite3 "$DATA/lambda.db" "DELETE FROM audit_checkpoint"
+expect_rc 4 "lambda tenant create with the checkpoint deleted fails" "$LAMBDA" tenant create unaudited
+check "... and names the audit log" err_has "audit log broken"
+check "... and the tenant was not created" \
+	test "$(sqlite3 "$DATA/lambda.db" "SELECT count(*) FROM tenants WHERE name = 'unaudited'")" = 0
+out=$(req GET /v1/health)
+check "reads are still served" test "$(code <<<"$out")" = 200
+
 done_testing
