@@ -571,7 +571,12 @@ void lmd_api_instance_attest(struct lmd_req *rq)
 	}
 	if ((r = lm_agent_attest(rq->d->agent, rec.id, nonce, size, attest_done, p)) < 0) {
 		(void)lmd_pending_finish(p);
-		lmd_reply_code(rq->req, r == LM_ENOENT ? LM_EUNAVAIL : r, "the guest cannot attest now");
+		if (r == LM_ENOENT)
+			lmd_reply_error(rq->req, 409,
+					"%s has no running guest (status %s): start it with 'lambda start instance %s ...'",
+					rec.id, rec.status, rec.id);
+		else
+			lmd_reply_code(rq->req, r, "the guest cannot attest now");
 	}
 out:
 	free(nonce);
@@ -724,6 +729,37 @@ void lmd_on_status(void *ctx, const char *instance_id, const char *status, int e
 				has_exit ? json_integer(exit_code) : json_null())) < 0)
 		lm_warn("%s: status change not audited", instance_id);
 	lmd_waiters_wake(d, instance_id);
+}
+
+void lmd_instances_recover(struct lmd *d)
+{
+	static const char *const live[] = { "pending", "awaiting_key", "running" };
+	struct lm_instance_rec *recs = NULL;
+	size_t count = 0;
+	int r;
+
+	if ((r = lm_store_instance_list(d->store, NULL, &recs, &count)) < 0) {
+		lm_err("cannot list instances to recover: %s", lm_strerror(r));
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		bool was_live = false;
+
+		for (size_t j = 0; j < sizeof(live) / sizeof(live[0]); j++)
+			was_live |= strcmp(recs[i].status, live[j]) == 0;
+		if (!was_live)
+			continue;
+		if ((r = lm_store_instance_set_status(d->store, recs[i].id, "failed", false, 0)) < 0) {
+			lm_err("%s: cannot record status failed: %s", recs[i].id, lm_strerror(r));
+			continue;
+		}
+		lm_warn("%s: was %s when lambdad stopped; its guest is gone: failed", recs[i].id, recs[i].status);
+		if (lmd_audit(d, "instance.status_changed", "system", recs[i].id, "status",
+			      json_pack("{s:s, s:n, s:s, s:s}", "status", "failed", "exit_code", "from", recs[i].status,
+					"reason", "lambdad restarted")) < 0)
+			lm_warn("%s: status change not audited", recs[i].id);
+	}
+	free(recs);
 }
 
 /* Status names a stop or start may leave from. */

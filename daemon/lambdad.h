@@ -173,6 +173,10 @@ void lmd_api_audit(struct lmd_req *rq);
 void lmd_on_status(void *ctx, const char *instance_id, const char *status, int exit_code);
 void lmd_releases_free(struct lmd *d);
 
+/* At start-up: instances recorded as pending, awaiting_key or running lost
+ * their guest with the previous lambdad; marks them failed, audited. */
+void lmd_instances_recover(struct lmd *d);
+
 /* Answers the held GET /v1/instances/{id}?wait= requests for instance_id
  * whose wait is over (api_instances.c); called on every status change
  * and deletion. */

@@ -207,6 +207,8 @@ int main(int argc, char **argv)
 	}
 	if (r < 0)
 		goto fail;
+	if (!d.audit_broken)
+		lmd_instances_recover(&d);
 	if (d.opt.trace_path && !(d.trace = fopen(d.opt.trace_path, "ae"))) {
 		lm_err("--trace-requests %s: %s", d.opt.trace_path, strerror(errno));
 		goto fail;

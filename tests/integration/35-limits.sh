@@ -130,6 +130,22 @@ kill "$qpid" && wait "$qpid"
 expect_rc 2 "lambdad refuses --max-instances 0" "$LAMBDAD" --data-dir "$T/q2" --max-instances 0
 expect_rc 2 "lambdad refuses --max-volume-size under 32 MiB" "$LAMBDAD" --data-dir "$T/q2" --max-volume-size 1000
 
+# ---- statuses are true after lambdad was killed ----
+out=$(req POST /v1/instances "$ADMIN" '{"type":"compute-1x","region":"local"}')
+RID=$(body <<<"$out" | grep -o '"id":"inst_[0-9a-f]*"' | cut -d'"' -f4)
+for _ in $(seq 50); do [ "$(status_of "$RID")" = awaiting_key ] && break; sleep 0.1; done
+check "an instance awaits its key" test "$(status_of "$RID")" = awaiting_key
+kill -9 "$(cat "$DATA/lambdad.pid")"
+for _ in $(seq 50); do flock -n "$DATA/lambdad.lock" true && break; sleep 0.1; done
+platform_up
+check "after kill -9 and lambda up, it is failed" test "$(status_of "$RID")" = failed
+out=$(req GET "/v1/instances/$RID/attestation?nonce=$(printf '00%.0s' {1..16})" "$ADMIN")
+check "attesting it: 409" test "$(code <<<"$out")" = 409
+check "... saying it has no running guest and how to start it" \
+	test "$(msg <<<"$out")" = "$RID has no running guest (status failed): start it with 'lambda start instance $RID ...'"
+check "the audit log records why it failed" \
+	grep -q '"reason":"lambdad restarted"' <<<"$(req GET /v1/audit "$ADMIN" | body)"
+
 # ---- a broken audit log stops changes before they are made (last: it
 # leaves this platform read-only) ----
 sqlite3 "$DATA/lambda.db" "DELETE FROM audit_checkpoint"
