@@ -20,6 +20,8 @@
 
 #define LMD_BODY_MAX (1u << 20)		/* docs/api.md: larger bodies answer 413 */
 #define LMD_TOKEN_SIZE 82		/* "lmt_" + 12 hex + "_" + 64 hex + NUL */
+#define LMD_MAX_CONNECTIONS 1024	/* default --max-connections */
+#define LMD_IDLE_TIMEOUT_S 30		/* default --idle-timeout */
 #define LMD_MAX_INSTANCES 32		/* default --max-instances */
 #define LMD_MIN_VOLUME (32ull << 20)	/* the smallest volume LUKS2 and ext4 fit in */
 #define LMD_MAX_VOLUME (64ull << 30)	/* default --max-volume-size */
@@ -35,6 +37,8 @@ struct lmd_options {
 	const char *guest_path;		/* may be NULL */
 	const char *trace_path;		/* --trace-requests, may be NULL */
 	bool foreground;
+	unsigned max_connections;	/* open client connections at once */
+	unsigned idle_timeout_s;	/* TLS handshake and idle connection timeout */
 	unsigned max_instances;		/* per tenant, not counting deleted ones */
 	uint64_t max_volume_size;	/* bytes */
 };
@@ -64,6 +68,13 @@ struct lmd {
 	unsigned long refused_held;
 	char refused_reason[16];
 	struct event *refused_timer;
+	/* Open client connections (http.c): at max_connections the listener
+	 * pauses, so further clients wait in the kernel's backlog instead of
+	 * taking descriptors. */
+	unsigned conns;
+	struct evconnlistener *listener;
+	bool is_accept_paused;
+	uint64_t cap_logged_ms;		/* when the cap was last logged */
 };
 
 /* One request being served. */

@@ -26,7 +26,7 @@ static bool g_log_stderr;
 static const char usage[] =
 	"usage: lambdad --data-dir DIR [--listen ADDR:PORT] [--region NAME] [--guest PATH]\n"
 	"               [--trace-requests FILE] [--max-instances N] [--max-volume-size BYTES]\n"
-	"               [--foreground]\n"
+	"               [--max-connections N] [--idle-timeout SECONDS] [--foreground]\n"
 	"\n"
 	"The lambda control plane: the HTTPS API of docs/api.md (TLS 1.3), the store,\n"
 	"the audit log and the embedded agent. Normally started by 'lambda up'.\n"
@@ -40,6 +40,10 @@ static const char usage[] =
 	"                         (default 32)\n"
 	"  --max-volume-size BYTES  largest volume an instance may ask for (default\n"
 	"                         68719476736, 64 GiB; at least 33554432, 32 MiB)\n"
+	"  --max-connections N    client connections open at once (default 1024);\n"
+	"                         more wait until one closes\n"
+	"  --idle-timeout SECONDS a connection silent this long, in the TLS handshake\n"
+	"                         or between requests, is closed (default 30)\n"
 	"  --foreground           also log to stderr\n"
 	"\n"
 	"Exit status: 0 after SIGTERM or SIGINT, 1 on a start-up failure, 2 on bad\n"
@@ -149,11 +153,14 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "max-instances", required_argument, NULL, 'm' },
 		{ "max-volume-size", required_argument, NULL, 'v' },
+		{ "max-connections", required_argument, NULL, 'c' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lmd d = { .opt = { .listen = "127.0.0.1:7443", .region = "local", .max_instances = LMD_MAX_INSTANCES,
-				  .max_volume_size = LMD_MAX_VOLUME },
+				  .max_volume_size = LMD_MAX_VOLUME, .max_connections = LMD_MAX_CONNECTIONS,
+				  .idle_timeout_s = LMD_IDLE_TIMEOUT_S },
 			 .lock_fd = -1 };
 	struct event *sig_term = NULL, *sig_int = NULL;
 	uint64_t limit;
@@ -177,6 +184,16 @@ int main(int argc, char **argv)
 			if (parse_limit(optarg, LMD_MIN_VOLUME, UINT64_MAX >> 1, &limit) < 0)
 				return bad_option("--max-volume-size", optarg, "bytes, at least 33554432 (32 MiB)");
 			d.opt.max_volume_size = limit;
+			break;
+		case 'c':
+			if (parse_limit(optarg, 1, 1u << 20, &limit) < 0)
+				return bad_option("--max-connections", optarg, "1 to 1048576");
+			d.opt.max_connections = (unsigned)limit;
+			break;
+		case 'i':
+			if (parse_limit(optarg, 1, 3600, &limit) < 0)
+				return bad_option("--idle-timeout", optarg, "1 to 3600 seconds");
+			d.opt.idle_timeout_s = (unsigned)limit;
 			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;

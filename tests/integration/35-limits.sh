@@ -87,6 +87,36 @@ check "an empty body: 400 asking for a JSON object" \
 	test "$(code <<<"$out") $(msg <<<"$out")" = "400 the body is empty: send a JSON object"
 check "none of the refused requests created an instance" test "$(count_instances)" = "$before"
 
+# ---- connections: idle timeout and a cap ----
+CPORT=$(free_port)
+"$LAMBDAD" --data-dir "$T/conn" --listen "127.0.0.1:$CPORT" --max-connections 5 --idle-timeout 2 \
+	2>"$T/out/cd.err" &
+cpid=$!
+for _ in $(seq 50); do curl -s --cacert "$T/conn/ca.pem" "https://127.0.0.1:$CPORT/v1/health" >/dev/null &&
+	break; sleep 0.1; done
+idle=$(python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(20); t = time.time()
+try:
+    s.recv(1)
+except OSError:
+    pass
+print(int(time.time() - t))' "$CPORT")
+check "a silent connection (no TLS handshake) is closed after --idle-timeout ($idle s)" test "$idle" -le 4
+python3 -c 'import socket, sys, time
+s = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(40)]
+time.sleep(8)' "$CPORT" &
+hog=$!
+sleep 0.5
+check "with 40 idle connections over a cap of 5, health still answers" \
+	curl -s --max-time 8 --cacert "$T/conn/ca.pem" "https://127.0.0.1:$CPORT/v1/health" -o /dev/null
+kill "$hog" 2>/dev/null
+wait "$hog" 2>/dev/null
+check "the cap is logged once for the burst" \
+	test "$(grep -c 'the limit (--max-connections)' "$T/conn/lambdad.log")" = 1
+check "lambdad holds no more than the cap of client sockets" \
+	test "$(ls -l /proc/"$cpid"/fd | grep -c socket)" -le 12
+kill "$cpid" && wait "$cpid"
+
 # ---- auth.refused is rate-limited, and no refusal is lost ----
 # refused: "ROWS SUM" of the auth.refused rows (a row without count is one).
 refused() {
