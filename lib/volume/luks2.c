@@ -267,6 +267,10 @@ int lm_volume_check_passphrase(const char *path, const struct lm_secret *passphr
 		r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *)passphrase->data,
 						 passphrase->size, 0);
 	else
+		r = -ENOENT;
+	/* -ENOENT: nothing to activate (a reencryption, or only a keyslot
+	 * bound to no segment): check each keyslot's key instead. */
+	if (r == -ENOENT)
 		/* Mid-reencryption nothing activates; any key the passphrase
 		 * unlocks will do. */
 		r = unlocks_a_key(cd, passphrase);

@@ -198,14 +198,15 @@ static int check_steady_segments(const json_t *segs)
 /* A forward reencryption in progress (lm_volume_reencrypt): the data area
  * split into contiguous crypt segments numbered from 0 (already under the
  * new key, then under the old), the last one to the end of the device, each
- * with the IV tweak of its position, plus exactly one "backup-previous" and
+ * with the IV tweak of its position (one of them may be the hot zone of an
+ * interrupted step, flagged "in-reencryption"), plus exactly one "backup-previous" and
  * one "backup-final" segment describing the old and new whole-device
  * segment. Nothing may point outside the data area. */
 static int check_reencrypt_segments(const json_t *segs)
 {
 	uint64_t want_off = LM_VOLUME_DATA_OFFSET, off, tweak, size;
-	size_t n = json_object_size(segs), n_data = 0, n_prev = 0, n_final = 0;
-	bool ended = false;
+	size_t n = json_object_size(segs), n_data = 0, n_prev = 0, n_final = 0, n_hot = 0;
+	bool ended = false, is_last_hot = false;
 	int r;
 
 	if (n < 3 || n > 5)
@@ -213,6 +214,7 @@ static int check_reencrypt_segments(const json_t *segs)
 	for (size_t i = 0; i < n; i++) {
 		char key[8];
 		const json_t *s, *flags;
+		bool is_hot = false;
 
 		snprintf(key, sizeof(key), "%zu", i);
 		s = json_object_get(segs, key);
@@ -228,15 +230,22 @@ static int check_reencrypt_segments(const json_t *segs)
 
 			if (!json_is_array(flags) || json_array_size(flags) != 1 || !f)
 				return bad("segment flags malformed");
-			if (strcmp(f, "backup-previous") == 0)
+			/* The hot zone of a reencryption step cut short: a data
+			 * segment that libcryptsetup recovers on resume. */
+			is_hot = strcmp(f, "in-reencryption") == 0;
+			if (is_hot)
+				n_hot++;
+			else if (strcmp(f, "backup-previous") == 0)
 				n_prev++;
 			else if (strcmp(f, "backup-final") == 0)
 				n_final++;
 			else
 				return bad("unexpected segment flag");
-			if (off != LM_VOLUME_DATA_OFFSET || tweak != 0 || !str_is(s, "size", "dynamic"))
-				return bad("backup segment does not describe the whole data area");
-			continue;
+			if (!is_hot) {
+				if (off != LM_VOLUME_DATA_OFFSET || tweak != 0 || !str_is(s, "size", "dynamic"))
+					return bad("backup segment does not describe the whole data area");
+				continue;
+			}
 		}
 		/* Data segments come first, contiguous, the last one dynamic. */
 		if (ended || n_prev || n_final)
@@ -244,6 +253,7 @@ static int check_reencrypt_segments(const json_t *segs)
 		if (off != want_off || tweak != (off - LM_VOLUME_DATA_OFFSET) / 512)
 			return bad("reencryption segments are not contiguous");
 		n_data++;
+		is_last_hot = is_hot;
 		if (str_is(s, "size", "dynamic")) {
 			ended = true;
 		} else {
@@ -253,7 +263,9 @@ static int check_reencrypt_segments(const json_t *segs)
 			want_off = off + size;
 		}
 	}
-	if (!ended || n_data < 1 || n_data > 3 || n_prev != 1 || n_final != 1)
+	/* The last data segment reaches the end of the device, or is the
+	 * last hot zone (sized to it). */
+	if (!(ended || is_last_hot) || n_data < 1 || n_data > 3 || n_prev != 1 || n_final != 1 || n_hot > 1)
 		return bad("reencryption segments incomplete");
 	return 0;
 }

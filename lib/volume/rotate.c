@@ -161,9 +161,11 @@ static int rewrap_loaded(struct crypt_device *cd, const char *path, const struct
 
 	if ((r = scan(cd, old_pass, new_pass, &s)) < 0)
 		return r;
-	if (s.bound & ~(s.old_opens | s.new_opens)) {
+	if (!(s.bound & s.new_opens) && (s.bound & ~s.old_opens)) {
 		/* Perhaps the real old keyslot and a wrong old key: destroying
-		 * anything now could lose the volume. */
+		 * anything now could lose the volume. Once the new key opens a
+		 * bound keyslot, any other keyslot goes (an interrupted add
+		 * leaves one that opens with neither key). */
 		lm_err("volume %s: a keyslot opens with neither key; nothing changed", path);
 		return LM_EWRONGKEY;
 	}
@@ -194,7 +196,7 @@ static int rewrap_loaded(struct crypt_device *cd, const char *path, const struct
 		s.new_opens = UINT32_C(1) << ks;
 	}
 	/* Step 2: the old keyslots go once the new one is known to open. */
-	for (uint32_t m = s.old_opens; m; m &= m - 1)
+	for (uint32_t m = s.bound & ~s.new_opens; m; m &= m - 1)
 		if ((r = destroy(cd, path, lowest_bit(m))) < 0)
 			return r;
 	/* Step 3: the new key ends up in keyslot 0, alone, as after create. */
@@ -394,6 +396,16 @@ static int reencrypt_run(struct crypt_device *cd, const char *path, const struct
 			return r;
 		if (r == 1)
 			return finish_by_restore(cd, path, ks_final, new_pass);
+		if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_CRASH) {
+			/* A step was cut short: libcryptsetup first restores its
+			 * hot zone from the checksums, then the run resumes. */
+			lm_info("volume %s: recovering an interrupted reencryption step", path);
+			params.flags = CRYPT_REENCRYPT_RECOVERY;
+			r = crypt_reencrypt_init_by_passphrase(cd, NULL, pass, new_pass->size, CRYPT_ANY_SLOT,
+							       CRYPT_ANY_SLOT, NULL, NULL, &params);
+			if (r < 0)
+				return r == -EPERM ? LM_EWRONGKEY : cs_fail(path, "reencryption recovery", r);
+		}
 		lm_info("volume %s: resuming an interrupted reencryption", path);
 		params.flags = CRYPT_REENCRYPT_RESUME_ONLY;
 		r = crypt_reencrypt_init_by_passphrase(cd, NULL, pass, new_pass->size, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,

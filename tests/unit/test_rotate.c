@@ -318,12 +318,16 @@ static void test_resume_states(void **state)
 	assert_int_equal(lm_volume_check_header(p), 0);
 	assert_int_equal(state_of(p), LM_VOLUME_ROTATING);
 	assert_true(opens(p, g_a) && opens(p, g_b));
-	/* with a wrong old key, keyslot 0 opens with neither: refused */
-	assert_int_equal(lm_volume_rewrap(p, g_c, g_b), LM_EWRONGKEY);
-	assert_true(opens(p, g_a) && opens(p, g_b));
 	assert_int_equal(lm_volume_rewrap(p, g_a, g_b), 0);
 	expect_rotated(p, g_b, g_a);
 	assert_int_equal(bad_sectors(p, g_b), 0);
+
+	/* once the new key opens a keyslot, the other goes whatever old key
+	 * is given (an interrupted add leaves a slot that opens with neither) */
+	fresh(p, sizeof(p), "s1b.img");
+	cs_add(p, 1, g_a, g_b);
+	assert_int_equal(lm_volume_rewrap(p, g_c, g_b), 0);
+	expect_rotated(p, g_b, g_a);
 
 	/* old removed, new not yet in keyslot 0: {1: B} */
 	fresh(p, sizeof(p), "s2.img");
@@ -542,11 +546,6 @@ static bool run_killed(const char *p, enum op op, long delay_us, int calls)
  * finishes with the data intact. */
 static void check_after_kill(const char *p, enum op op)
 {
-	if (getenv("LM_TEST_DUMP")) {
-		char cmd[512];
-		snprintf(cmd, sizeof(cmd), "cryptsetup luksDump %s | grep -E '^  [0-9]|Digest ID|flags|Requirements|offset|length' >&2; cp %s /tmp/rx/last.img", p, p);
-		(void)!system(cmd);
-	}
 	assert_int_equal(lm_volume_check_header(p), 0);
 	assert_true(opens(p, g_a) || opens(p, g_b));
 	if (op == OP_REWRAP)
@@ -613,7 +612,6 @@ static void test_crash_reencrypt_hotzones(void **state)
 	for (int calls = 1; calls <= 5; calls++) {
 		fresh(p, sizeof(p), "crash-hz.img");
 		(void)run_killed(p, OP_REENCRYPT, -1, calls);
-		print_message("  killed at progress call %d\n", calls);
 		check_after_kill(p, OP_REENCRYPT);
 	}
 }
