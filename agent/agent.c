@@ -37,9 +37,11 @@
 #include "lambda/log.h"
 #include "lambda/secret.h"
 #include "lambda/util.h"
+#include "lambda/volume.h"
 
 #define AGENT_ID_MAX 64			/* instance and volume ids, with NUL */
 #define AGENT_STOP_MS 5000		/* stop, then SIGKILL */
+#define AGENT_HALT_MS 15000		/* the same for stop/start: let the volume close */
 #define AGENT_REPLY_SECS 120		/* a guest that does not answer */
 #define AGENT_SANDBOX "process-v1"
 #define AGENT_SIM_KEY "sim-attest.key"
@@ -64,6 +66,7 @@ struct guest {
 	int pidfd;			/* -1 with the SIGCHLD fallback */
 	struct event *pid_ev;
 	struct bufferevent *bev;	/* NULL once the channel closed */
+	struct bufferevent *err_bev;	/* the guest's stderr: its diagnostics */
 	struct lm_chan_parser parser;
 	int logs_fd;
 	uint64_t logs_size;
@@ -437,6 +440,8 @@ static void guest_free(struct guest *g)
 	if (!g)
 		return;
 	guest_close_channel(g);
+	if (g->err_bev)
+		bufferevent_free(g->err_bev);
 	lm_chan_reset(&g->parser);
 	guest_fail_pending(g, LM_EUNAVAIL, NULL, false);
 	if (g->pid_ev)
@@ -638,10 +643,42 @@ static void guest_send_stop(struct guest *g, uint64_t deadline_ms)
 	free(frame);
 }
 
+/* The guest's diagnostics (never secrets: the guest logs key ids, sizes
+ * and reasons only) go to the agent's log, one line per message, so that an
+ * operator can see why a guest failed. */
+static void on_guest_stderr(struct bufferevent *bev, void *arg)
+{
+	struct guest *g = arg;
+	char *line;
+
+	while ((line = evbuffer_readln(bufferevent_get_input(bev), NULL, EVBUFFER_EOL_LF)) != NULL) {
+		/* Keep the level the guest gave ("lambda-guest[ID]: info: ..."). */
+		enum lm_log_level level = strstr(line, "]: info: ")    ? LM_LOG_INFO
+					  : strstr(line, "]: debug: ") ? LM_LOG_DEBUG
+					  : strstr(line, "]: error: ") ? LM_LOG_ERR
+								       : LM_LOG_WARN;
+
+		lm_log(level, "instance %s: %s", g->id, line);
+		free(line);
+	}
+	/* A line longer than this is cut: the guest has nothing that long to say. */
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 4096) {
+		lm_warn("instance %s: (a guest message of over 4096 bytes was dropped)", g->id);
+		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+	}
+}
+
+static void on_guest_stderr_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	on_guest_stderr(bev, arg);
+}
+
 /* ---- spawning ---- */
 
 /* In the child between fork and exec: only async-signal-safe calls. */
-static void __attribute__((noreturn)) guest_exec(int fd, pid_t parent, const char *path, char *const argv[])
+static void __attribute__((noreturn)) guest_exec(int fd, int err_fd, pid_t parent, const char *path,
+						 char *const argv[])
 {
 	sigset_t none;
 	int devnull;
@@ -659,14 +696,16 @@ static void __attribute__((noreturn)) guest_exec(int fd, pid_t parent, const cha
 		_exit(127);
 	}
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, 0) != 0)
+	if (devnull < 0 || dup2(devnull, 0) != 0 || dup2(err_fd, 2) != 2)
 		_exit(127);
 	close_range(4, ~0u, 0);
 	execv(path, argv);
 	_exit(127);
 }
 
-static int write_launch_json(const char *dir, const struct lm_launch *l)
+/* A restart adds "existing_volume" (the guest must unlock volume.img, never
+ * make a new one) and "log_seq" (where the guest's log sequence goes on). */
+static int write_launch_json(const char *dir, const struct lm_launch *l, bool is_restart, uint64_t log_seq)
 {
 	char *path = path_join(dir, "launch.json"), *text = NULL;
 	json_t *doc;
@@ -675,6 +714,12 @@ static int write_launch_json(const char *dir, const struct lm_launch *l)
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "instance_id", l->instance_id, "type", l->type, "image",
 			l->image, "volume_id", l->volume_id, "volume_size", (json_int_t)l->volume_size, "sandbox",
 			AGENT_SANDBOX);
+	if (doc && is_restart &&
+	    (json_object_set_new(doc, "existing_volume", json_true()) != 0 ||
+	     json_object_set_new(doc, "log_seq", json_integer((json_int_t)log_seq)) != 0)) {
+		json_decref(doc);
+		doc = NULL;
+	}
 	if (!path || !doc || !(text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS))) {
 		r = LM_ENOMEM;
 		goto out;
@@ -690,13 +735,14 @@ out:
 static int guest_spawn(struct lm_agent *agent, struct guest *g)
 {
 	char *argv[] = { agent->guest_path, "--instance-dir", g->dir, "--sim-key", agent->sim_key_path, NULL };
-	int sv[2] = { -1, -1 };
+	int sv[2] = { -1, -1 }, err[2] = { -1, -1 };
 	pid_t pid, self = getpid();
 	int r;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 || pipe2(err, O_CLOEXEC) != 0) {
 		lm_err("socketpair: %s", strerror(errno));
-		return LM_EIO;
+		r = LM_EIO;
+		goto out;
 	}
 	pid = fork();
 	if (pid < 0) {
@@ -705,10 +751,23 @@ static int guest_spawn(struct lm_agent *agent, struct guest *g)
 		goto out;
 	}
 	if (pid == 0)
-		guest_exec(sv[1], self, agent->guest_path, argv);
+		guest_exec(sv[1], err[1], self, agent->guest_path, argv);
 	g->pid = pid;
 	close(sv[1]);
 	sv[1] = -1;
+	close(err[1]);
+	err[1] = -1;
+	if (evutil_make_socket_nonblocking(err[0]) != 0 ||
+	    !(g->err_bev = bufferevent_socket_new(agent->base, err[0], BEV_OPT_CLOSE_ON_FREE))) {
+		r = LM_EIO;
+		goto out;
+	}
+	err[0] = -1;
+	bufferevent_setcb(g->err_bev, on_guest_stderr, NULL, on_guest_stderr_event, g);
+	if (bufferevent_enable(g->err_bev, EV_READ) != 0) {
+		r = LM_EIO;
+		goto out;
+	}
 	if (evutil_make_socket_nonblocking(sv[0]) != 0) {
 		r = LM_EIO;
 		goto out;
@@ -741,10 +800,12 @@ static int guest_spawn(struct lm_agent *agent, struct guest *g)
 	}
 	r = 0;
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
 	return r;
 }
 
@@ -859,7 +920,7 @@ static char *instance_dir(struct lm_agent *agent, const char *id)
 	return p;
 }
 
-int lm_agent_launch(struct lm_agent *agent, const struct lm_launch *launch)
+static int agent_launch(struct lm_agent *agent, const struct lm_launch *launch, bool is_restart, uint64_t log_seq)
 {
 	struct guest *g = NULL, *old;
 	struct stat st;
@@ -900,7 +961,7 @@ int lm_agent_launch(struct lm_agent *agent, const struct lm_launch *launch)
 		r = LM_EIO;
 		goto out;
 	}
-	if ((r = write_launch_json(g->dir, launch)) < 0 || (r = guest_spawn(agent, g)) < 0)
+	if ((r = write_launch_json(g->dir, launch, is_restart, log_seq)) < 0 || (r = guest_spawn(agent, g)) < 0)
 		goto out;
 	if (old) {
 		for (struct guest **pp = &agent->guests; *pp; pp = &(*pp)->next)
@@ -926,6 +987,11 @@ out:
 	}
 	guest_free(g);
 	return r;
+}
+
+int lm_agent_launch(struct lm_agent *agent, const struct lm_launch *launch)
+{
+	return agent_launch(agent, launch, false, 0);
 }
 
 int lm_agent_attest(struct lm_agent *agent, const char *instance_id, const uint8_t *nonce, size_t nonce_size,
@@ -966,6 +1032,199 @@ int lm_agent_release(struct lm_agent *agent, const char *instance_id, const char
 		return LM_EINVAL;
 	}
 	return guest_request(g, json_pack("{s:s, s:o}", "op", "release", "sealed", sealed), false, cb, ctx);
+}
+
+/* Stops g (the stop request, then SIGKILL after ms), answers its pending
+ * requests with LM_ESTATE and unlinks it from the agent; no status report
+ * follows. g is freed, or later when a callback still holds it. */
+static void guest_halt(struct lm_agent *agent, struct guest *g, uint64_t ms, const char *why)
+{
+	uint64_t deadline = lm_now_ms() + ms;
+
+	g->is_deleting = true;
+	if (!g->is_reaped) {
+		guest_send_stop(g, deadline);
+		if (!guest_wait_until(g, deadline)) {
+			lm_warn("instance %s: guest did not stop in time; killing it", g->id);
+			guest_kill_wait(g);
+		}
+	}
+	guest_close_channel(g);
+	guest_fail_pending(g, LM_ESTATE, why, true);
+	for (struct guest **pp = &agent->guests; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	if (g->busy)
+		g->is_free_later = true;
+	else
+		guest_free(g);
+}
+
+/* Removes the empty cgroups `lambda-<id>` that the workload of a killed
+ * guest leaves below the agent's own cgroups (the guest's, which it
+ * inherits): lib/sandbox refuses to start a workload whose cgroup exists.
+ * Called only once the guest is gone; rmdir fails on a cgroup that still
+ * has processes. Hierarchies are mounted at /sys/fs/cgroup/<controllers>
+ * (v1) or /sys/fs/cgroup (v2, "0::"). */
+static void cgroups_clear(const char *id)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[512];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL, *dir = NULL;
+
+		if (!path)
+			continue;
+		*path++ = '\0';
+		ctrl++;
+		path[strcspn(path, "\n")] = '\0';
+		if (strncmp(ctrl, "name=", 5) == 0)
+			continue;
+		if (asprintf(&dir, "/sys/fs/cgroup%s%s%s/lambda-%s", *ctrl ? "/" : "", ctrl,
+			     strcmp(path, "/") == 0 ? "" : path, id) < 0)
+			break;
+		if (rmdir(dir) == 0)
+			lm_info("instance %s: removed the cgroup %s its killed guest left", id, dir);
+		free(dir);
+	}
+	fclose(f);
+}
+
+/* Removes what a killed guest left mounted for instance id (ext4 mount,
+ * loop device, FUSE mount or dm mapping) and its empty run directory. A
+ * guest that closed its volume left nothing; a live one is never passed. */
+static void run_dir_clear(const char *id)
+{
+	char *run_dir = NULL, *sub = NULL;
+	int r;
+
+	cgroups_clear(id);
+	if (asprintf(&run_dir, "%s/%s", LM_GUEST_RUN_ROOT, id) < 0)
+		return;
+	if (access(run_dir, F_OK) != 0)
+		goto out;
+	if ((r = lm_volume_cleanup(run_dir)) < 0)
+		lm_warn("instance %s: cannot clear the volume left by its guest: %s", id, lm_strerror(r));
+	/* rmdir, never a recursive removal: it stops at anything still mounted. */
+	for (const char *const *n = (const char *const[]){ "data", "fuse", NULL }; *n; n++) {
+		free(sub);
+		sub = path_join(run_dir, *n);
+		if (sub && rmdir(sub) != 0 && errno != ENOENT)
+			lm_warn("instance %s: rmdir %s: %s", id, sub, strerror(errno));
+	}
+	if (rmdir(run_dir) != 0 && errno != ENOENT)
+		lm_warn("instance %s: rmdir %s: %s", id, run_dir, strerror(errno));
+out:
+	free(sub);
+	free(run_dir);
+}
+
+/* The log sequence number after the last record of DIR/logs.enc (0 when
+ * there is none). The seq is in each record's clear header; a restarted
+ * guest goes on from there so that `lambda logs` sees one rising sequence. */
+static int logs_next_seq(const char *dir, uint64_t *out)
+{
+	char *path = path_join(dir, "logs.enc");
+	uint8_t *buf = NULL;
+	size_t size = 0, off = 0;
+	uint64_t next = 0;
+	int r;
+
+	if (!path)
+		return LM_ENOMEM;
+	r = lm_file_read(path, LM_FILE_MAX, &buf, &size);
+	if (r == LM_ENOENT) {
+		*out = 0;
+		r = 0;
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	while (size - off >= LM_LOGREC_HEADER_BYTES) {
+		const uint8_t *h = buf + off;
+		uint64_t seq = 0;
+		uint32_t len = (uint32_t)h[10] << 24 | (uint32_t)h[11] << 16 | (uint32_t)h[12] << 8 | h[13];
+
+		for (int i = 2; i < 10; i++)
+			seq = seq << 8 | h[i];
+		if (len > size - off - LM_LOGREC_HEADER_BYTES)
+			break;
+		if (seq != UINT64_MAX && seq + 1 > next)
+			next = seq + 1;
+		off += LM_LOGREC_HEADER_BYTES + len;
+	}
+	*out = next;
+	r = 0;
+out:
+	free(buf);
+	free(path);
+	return r;
+}
+
+int lm_agent_stop(struct lm_agent *agent, const char *instance_id)
+{
+	struct guest *g;
+	struct stat st;
+	char *dir;
+
+	if (!agent || !is_valid_id(instance_id))
+		return LM_EINVAL;
+	dir = instance_dir(agent, instance_id);
+	if (!dir)
+		return LM_ENOMEM;
+	g = guest_find(agent, instance_id);
+	if (!g && lstat(dir, &st) != 0) {
+		free(dir);
+		return LM_ENOENT;
+	}
+	free(dir);
+	if (g)
+		guest_halt(agent, g, AGENT_HALT_MS, "the instance was stopped");
+	run_dir_clear(instance_id);
+	lm_info("instance %s: stopped", instance_id);
+	return 0;
+}
+
+int lm_agent_start(struct lm_agent *agent, const struct lm_launch *launch)
+{
+	char *dir = NULL, *image = NULL;
+	uint64_t seq = 0;
+	struct guest *g;
+	struct stat st;
+	int r;
+
+	if (!agent || !launch || !is_valid_id(launch->instance_id))
+		return LM_EINVAL;
+	dir = instance_dir(agent, launch->instance_id);
+	image = dir ? path_join(dir, "volume.img") : NULL;
+	if (!image) {
+		r = LM_ENOMEM;
+		goto out;
+	}
+	if (lstat(image, &st) != 0 || !S_ISREG(st.st_mode)) {
+		lm_err("instance %s: no volume image to start from (%s)", launch->instance_id, image);
+		r = LM_ENOENT;
+		goto out;
+	}
+	/* A guest that outlived its workload (exited, failed) still runs. */
+	g = guest_find(agent, launch->instance_id);
+	if (g)
+		guest_halt(agent, g, AGENT_HALT_MS, "the instance was restarted");
+	run_dir_clear(launch->instance_id);
+	if ((r = logs_next_seq(dir, &seq)) < 0) {
+		lm_err("instance %s: cannot read logs.enc: %s", launch->instance_id, lm_strerror(r));
+		goto out;
+	}
+	r = agent_launch(agent, launch, true, seq);
+out:
+	free(image);
+	free(dir);
+	return r;
 }
 
 /* Removes the instance directory, or everything in it but volume.img. */
@@ -1016,29 +1275,9 @@ int lm_agent_delete(struct lm_agent *agent, const char *instance_id, bool keep_v
 		free(dir);
 		return LM_ENOENT;
 	}
-	if (g) {
-		uint64_t deadline = lm_now_ms() + AGENT_STOP_MS;
-
-		g->is_deleting = true;
-		if (!g->is_reaped) {
-			guest_send_stop(g, deadline);
-			if (!guest_wait_until(g, deadline)) {
-				lm_warn("instance %s: guest did not stop in time; killing it", g->id);
-				guest_kill_wait(g);
-			}
-		}
-		guest_close_channel(g);
-		guest_fail_pending(g, LM_ESTATE, "the instance was deleted", true);
-		for (struct guest **pp = &agent->guests; *pp; pp = &(*pp)->next)
-			if (*pp == g) {
-				*pp = g->next;
-				break;
-			}
-		if (g->busy)
-			g->is_free_later = true;
-		else
-			guest_free(g);
-	}
+	if (g)
+		guest_halt(agent, g, AGENT_STOP_MS, "the instance was deleted");
+	run_dir_clear(instance_id);
 	r = remove_instance_files(dir, keep_volume);
 	free(dir);
 	return r;

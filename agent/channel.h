@@ -16,6 +16,10 @@
 #define LM_CHAN_FRAME_MAX (1u << 20)	/* largest frame body */
 #define LM_CHAN_HEADER_BYTES 4
 
+/* Where lambda-guest mounts an unlocked volume: LM_GUEST_RUN_ROOT/<instance
+ * id>. The agent clears what a killed guest left there (lm_volume_cleanup). */
+#define LM_GUEST_RUN_ROOT "/run/lambda-guest"
+
 /* Called once per complete frame with its object (borrowed: valid during
  * the call only). A negative return stops the parser and is returned by
  * lm_chan_feed(). */

@@ -63,8 +63,8 @@ http {
 	default_type application/json;
 	server {
 		listen 127.0.0.1:$nginx_port ssl;
-		ssl_certificate $data/tls/server.crt;
-		ssl_certificate_key $data/tls/server.key;
+		ssl_certificate $data/server.pem;
+		ssl_certificate_key $data/server.key;
 		ssl_protocols TLSv1.3;
 		ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
 		root $tmp/nginx;

@@ -47,6 +47,8 @@ static int status_code(long status)
 	case 404: return LM_ENOENT;
 	case 409: return LM_ESTATE;
 	case 413: return LM_ETOOBIG;
+	case 422: return LM_EWRONGKEY;	/* the released key does not open the volume */
+	case 503: return LM_EUNAVAIL;	/* e.g. a control plane serving reads only */
 	default: return LM_EIO;
 	}
 }

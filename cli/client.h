@@ -4,6 +4,7 @@
 #define LAMBDA_CLI_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "lambda/err.h"
 #include "lambda/net.h"
@@ -19,8 +20,9 @@ LM_MUST_CHECK int cli_connect(struct lm_client **out);
 /* Sends method path with body (may be NULL; not consumed) and parses the
  * JSON reply into *resp (may be NULL to discard). A non-2xx status prints
  * the server's error message and maps to an LM_E* code: 400 LM_EINVAL,
- * 401/403 LM_EDENIED, 404 LM_ENOENT, 409 LM_ESTATE, 413 LM_ETOOBIG, 5xx
- * LM_EIO; an unreachable platform prints "platform not reachable at ...:
+ * 401/403 LM_EDENIED, 404 LM_ENOENT, 409 LM_ESTATE, 413 LM_ETOOBIG, 422
+ * LM_EWRONGKEY, 503
+ * LM_EUNAVAIL, other 5xx LM_EIO; an unreachable platform prints "platform not reachable at ...:
  * is it running? (lambda up)" and is LM_EUNAVAIL. */
 LM_MUST_CHECK int cli_api(struct lm_client *c, const char *method, const char *path, json_t *body, json_t **resp);
 
@@ -32,6 +34,10 @@ LM_MUST_CHECK int cli_api_raw(struct lm_client *c, const char *path, char **out,
  *  "data_dir": "..."}, mode 0600 (it holds the token). */
 struct cli_config {
 	char *endpoint, *ca_file, *token, *data_dir;	/* token is wiped on clear */
+	/* Written by `lambda up`: the platform runs on this machine with the
+	 * simulated evidence backend, so `lambda create` accepts simulated
+	 * evidence from it (with a warning) without --allow-simulated-insecure. */
+	bool allow_simulated_insecure;
 };
 
 /* The configuration path in use (--config, $LAMBDA_CONFIG, XDG, ~) into out. */

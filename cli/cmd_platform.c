@@ -37,6 +37,14 @@ const char g_cli_up_manual[] =
 	"  --listen ADDR:PORT  listen address (default " DEFAULT_LISTEN ")\n"
 	"  --foreground        keep lambdad attached to this terminal and log to it;\n"
 	"                      Ctrl-C stops it\n"
+	"  --trace-requests FILE\n"
+	"                      append every request body lambdad receives to FILE: a\n"
+	"                      diagnostic that shows what reaches the control plane\n"
+	"                      (sealed blobs and metadata only)\n"
+	"\n"
+	"The configuration marks the platform as local and simulated: `lambda create`\n"
+	"then accepts its simulated evidence, which offers no hardware protection, and\n"
+	"says so on every create.\n"
 	"\n"
 	"lambdad is looked up beside the lambda executable, then in ../daemon/ of a\n"
 	"build tree, then in PATH; lambda-guest likewise (../guest/).\n"
@@ -225,14 +233,15 @@ int cmd_up(int argc, char **argv)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "trace-requests", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char dir[PATH_MAX] = "", lambdad[PATH_MAX], guest[PATH_MAX], ca[PATH_MAX + 16], endpoint[300],
 	     cfg_path[PATH_MAX], errbuf[1024];
-	const char *listen_addr = DEFAULT_LISTEN, *dir_opt = NULL;
+	const char *listen_addr = DEFAULT_LISTEN, *dir_opt = NULL, *trace = NULL;
 	struct cli_config cfg = { 0 };
 	bool foreground = false;
-	char *args[12];
+	char *args[14];
 	int c, n = 0, pipefd[2] = { -1, -1 }, wstatus, r, status = LM_EXIT_FAIL;
 	uint64_t deadline;
 	pid_t pid;
@@ -242,6 +251,7 @@ int cmd_up(int argc, char **argv)
 		case 'd': dir_opt = optarg; break;
 		case 'l': listen_addr = optarg; break;
 		case 'f': foreground = true; break;
+		case 't': trace = optarg; break;
 		default: return LM_EXIT_USAGE;
 		}
 	}
@@ -270,6 +280,10 @@ int cmd_up(int argc, char **argv)
 	}
 	if (foreground)
 		args[n++] = "--foreground";
+	if (trace) {
+		args[n++] = "--trace-requests";
+		args[n++] = (char *)trace;
+	}
 	args[n] = NULL;
 
 	if (!foreground && pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -319,6 +333,7 @@ int cmd_up(int argc, char **argv)
 	cfg.endpoint = endpoint;
 	cfg.ca_file = ca;
 	cfg.data_dir = dir;
+	cfg.allow_simulated_insecure = true;	/* the embedded agent's backend is simulated */
 	if ((r = read_token(dir, &cfg.token)) < 0) {
 		cli_error("cannot read %s/admin.token: %s", dir, lm_strerror(r));
 		goto out;

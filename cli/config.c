@@ -58,7 +58,8 @@ static int dup_member(const json_t *doc, const char *key, bool required, char **
 
 int cli_config_load(struct cli_config *cfg)
 {
-	static const char *const keys[] = { "endpoint", "ca_file", "token", "data_dir", NULL };
+	static const char *const keys[] = { "endpoint", "ca_file", "token", "data_dir",
+						    "allow_simulated_insecure", NULL };
 	char path[PATH_MAX], bad[64];
 	struct cli_config c = { 0 };
 	uint8_t *text = NULL;
@@ -84,6 +85,13 @@ int cli_config_load(struct cli_config *cfg)
 			lm_err("%s: endpoint and ca_file are required strings", path);
 		goto out;
 	}
+	if (json_object_get(doc, "allow_simulated_insecure") &&
+	    !json_is_boolean(json_object_get(doc, "allow_simulated_insecure"))) {
+		lm_err("%s: allow_simulated_insecure must be true or false", path);
+		r = LM_EFORMAT;
+		goto out;
+	}
+	c.allow_simulated_insecure = json_is_true(json_object_get(doc, "allow_simulated_insecure"));
 	*cfg = c;
 	memset(&c, 0, sizeof(c));
 	r = 0;
@@ -117,8 +125,9 @@ int cli_config_save(const struct cli_config *cfg, char *path_out, size_t path_si
 		if ((r = lm_mkdir_p(dir, 0700)) < 0)
 			return r;
 	}
-	doc = json_pack("{s:s, s:s, s:s?, s:s?}", "endpoint", cfg->endpoint, "ca_file", cfg->ca_file, "token",
-			cfg->token, "data_dir", cfg->data_dir);
+	doc = json_pack("{s:s, s:s, s:s?, s:s?, s:b}", "endpoint", cfg->endpoint, "ca_file", cfg->ca_file, "token",
+			cfg->token, "data_dir", cfg->data_dir, "allow_simulated_insecure",
+			cfg->allow_simulated_insecure);
 	if (!doc || !(text = json_dumps(doc, JSON_INDENT(2)))) {
 		r = LM_ENOMEM;
 		goto out;

@@ -314,12 +314,18 @@ static void release_done(void *ctx, int r, const char *body, const char *error_m
 	req = lmd_pending_finish(p);
 	if (r == 0 && lmd_audit(d, "instance.key_released", tenant, id, "release_key", NULL) < 0)
 		lm_warn("%s: key release not audited", id);
-	if (r < 0)
+	if (r < 0) {
 		lm_warn("%s: key release failed: %s", id, lm_strerror(r));
+		/* The guest still awaits a key (e.g. the customer's right one). */
+		release_forget(d, id);
+	}
 	if (!req)
 		return;
 	if (r < 0) {
-		lmd_reply_error(req, 502, "%s", error_message ? error_message : "the guest could not use the key");
+		/* A key that does not open the volume is the customer's to fix
+		 * (another master key): 422, not a guest fault. */
+		lmd_reply_error(req, r == LM_EWRONGKEY ? 422 : 502, "%s",
+				error_message ? error_message : "the guest could not use the key");
 		return;
 	}
 	if ((r = lm_store_instance_get(d->store, tenant, id, &rec)) < 0) {
@@ -439,4 +445,105 @@ void lmd_on_status(void *ctx, const char *instance_id, const char *status, int e
 		      json_pack("{s:s, s:o}", "status", status, "exit_code",
 				has_exit ? json_integer(exit_code) : json_null())) < 0)
 		lm_warn("%s: status change not audited", instance_id);
+}
+
+/* Status names a stop or start may leave from. */
+static bool status_in(const char *status, const char *const set[])
+{
+	for (size_t i = 0; set[i]; i++)
+		if (strcmp(status, set[i]) == 0)
+			return true;
+	return false;
+}
+
+/* POST /v1/instances/{id}/stop: the guest closes the volume and exits;
+ * the record and the volume image stay. Blocks the loop while the guest
+ * stops (up to 15 s), as delete does. */
+void lmd_api_instance_stop(struct lmd_req *rq)
+{
+	static const char *const stoppable[] = { "pending", "awaiting_key", "running", "exited", "failed", NULL };
+	struct lmd *d = rq->d;
+	struct lm_instance_rec rec;
+	char from[sizeof(rec.status)];
+	int r;
+
+	if (get_own(rq, &rec) < 0)
+		return;
+	if (!status_in(rec.status, stoppable)) {
+		lmd_reply_error(rq->req, 409, "instance %s is %s", rec.id, rec.status);
+		return;
+	}
+	if (!d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent");
+		return;
+	}
+	if ((r = lm_agent_stop(d->agent, rec.id)) < 0 && r != LM_ENOENT) {
+		lmd_reply_code(rq->req, r, "the node could not stop the instance");
+		return;
+	}
+	release_forget(d, rec.id);
+	memcpy(from, rec.status, sizeof(from));
+	if ((r = lm_store_instance_set_status(d->store, rec.id, "stopped", rec.has_exit_code, rec.exit_code)) < 0) {
+		lmd_reply_code(rq->req, r, "cannot record the stop");
+		return;
+	}
+	if (lmd_audit(d, "instance.stopped", rq->tenant.id, rec.id, "stop", json_pack("{s:s}", "from", from)) < 0)
+		lm_warn("%s: stop not audited", rec.id);
+	lm_info("%s stopped (was %s)", rec.id, from);
+	if ((r = lm_store_instance_get(d->store, rq->tenant.id, rec.id, &rec)) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		return;
+	}
+	lmd_reply_json(rq->req, 200, instance_json(&rec));
+}
+
+/* POST /v1/instances/{id}/start: a new guest on the existing volume; the
+ * customer then attests it and releases the key again, as at creation. */
+void lmd_api_instance_start(struct lmd_req *rq)
+{
+	static const char *const startable[] = { "exited", "failed", "stopped", NULL };
+	struct lmd *d = rq->d;
+	struct lm_instance_rec rec;
+	struct lm_launch launch;
+	char from[sizeof(rec.status)];
+	int r;
+
+	if (get_own(rq, &rec) < 0)
+		return;
+	if (!status_in(rec.status, startable)) {
+		lmd_reply_error(rq->req, 409, "instance %s is %s: only exited, failed or stopped instances start",
+				rec.id, rec.status);
+		return;
+	}
+	if (!d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent");
+		return;
+	}
+	launch = (struct lm_launch){ .instance_id = rec.id, .type = rec.type, .image = rec.image,
+				     .volume_id = rec.volume_id, .volume_size = rec.volume_size };
+	r = lm_agent_start(d->agent, &launch);
+	if (r == LM_ENOENT) {
+		lmd_reply_error(rq->req, 409, "instance %s has no volume on this node to start from", rec.id);
+		return;
+	}
+	if (r < 0) {
+		lm_err("%s: start failed: %s", rec.id, lm_strerror(r));
+		lmd_reply_code(rq->req, LM_EUNAVAIL, "the node could not start the instance");
+		return;
+	}
+	release_forget(d, rec.id);
+	memcpy(from, rec.status, sizeof(from));
+	/* The guest reports awaiting_key from the event loop, after this. */
+	if ((r = lm_store_instance_set_status(d->store, rec.id, "pending", false, 0)) < 0) {
+		lmd_reply_code(rq->req, r, "cannot record the start");
+		return;
+	}
+	if (lmd_audit(d, "instance.started", rq->tenant.id, rec.id, "start", json_pack("{s:s}", "from", from)) < 0)
+		lm_warn("%s: start not audited", rec.id);
+	lm_info("%s started again (was %s)", rec.id, from);
+	if ((r = lm_store_instance_get(d->store, rq->tenant.id, rec.id, &rec)) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		return;
+	}
+	lmd_reply_json(rq->req, 200, instance_json(&rec));
 }

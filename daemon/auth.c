@@ -111,6 +111,18 @@ int lmd_auth(struct lmd_req *rq)
 	return LM_EDENIED;
 }
 
+void lmd_audit_broken(struct lmd *d, uint64_t bad_seq, const char *why)
+{
+	d->audit_broken = true;
+	if (bad_seq)
+		snprintf(d->audit_problem, sizeof(d->audit_problem), "audit log broken at seq %llu: %s",
+			 (unsigned long long)bad_seq, why);
+	else
+		snprintf(d->audit_problem, sizeof(d->audit_problem), "audit log broken: %s", why);
+	lm_err("%s; serving reads only until an operator restores the log (lambda audit verify)",
+	       d->audit_problem);
+}
+
 int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *resource, const char *action,
 	      json_t *metadata)
 {
@@ -120,8 +132,14 @@ int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *re
 	json_decref(metadata);
 	if (metadata && !text)
 		return LM_ENOMEM;
+	if (d->audit_broken) {
+		free(text);
+		return LM_EVERIFY;
+	}
 	r = lm_audit_append(d->store, d->audit_key_pem, type, actor, resource ? resource : "", action, text, NULL);
-	if (r < 0)
+	if (r == LM_EVERIFY)
+		lmd_audit_broken(d, 0, "the log head does not match the signed checkpoint");
+	else if (r < 0)
 		lm_err("audit %s %s: %s", type, resource ? resource : "", lm_strerror(r));
 	free(text);
 	return r;

@@ -44,6 +44,8 @@ static const struct route {
 	{ EVHTTP_REQ_GET, "/v1/instances/{id}/attestation", lmd_api_instance_attest, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/instances/{id}/secrets", lmd_api_instance_secrets, NEEDS_AUTH, f_secrets },
 	{ EVHTTP_REQ_GET, "/v1/instances/{id}/logs", lmd_api_instance_logs, NEEDS_AUTH, NULL },
+	{ EVHTTP_REQ_POST, "/v1/instances/{id}/stop", lmd_api_instance_stop, NEEDS_AUTH, NULL },
+	{ EVHTTP_REQ_POST, "/v1/instances/{id}/start", lmd_api_instance_start, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/tenants", lmd_api_tenant_create, NEEDS_AUTH, f_tenant },
 	{ EVHTTP_REQ_GET, "/v1/audit", lmd_api_audit, NEEDS_AUTH, NULL },
 };
@@ -84,6 +86,7 @@ static const char *status_code_name(int status)
 	case 405: return "method_not_allowed";
 	case 409: return "conflict";
 	case 413: return "too_large";
+	case 422: return "wrong_key";
 	case 502: return "guest_error";
 	case 503: return "unavailable";
 	default: return "internal";
@@ -102,6 +105,7 @@ static const char *reason(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Content";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
@@ -308,6 +312,11 @@ static void handle(struct evhttp_request *req, void *arg)
 			lmd_reply_error(req, 405, "%s is not allowed on %s", method_name(m), path);
 		else
 			lmd_reply_error(req, 404, "no such endpoint %s", path);
+		return;
+	}
+	/* A change that cannot be audited is not made. */
+	if (d->audit_broken && m != EVHTTP_REQ_GET) {
+		lmd_reply_error(req, 503, "%s; the control plane accepts no changes", d->audit_problem);
 		return;
 	}
 	if (rt->auth == NEEDS_AUTH && lmd_auth(&rq) < 0)

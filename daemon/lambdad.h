@@ -45,6 +45,11 @@ struct lmd {
 	FILE *trace;
 	struct lmd_pending *pending;	/* requests waiting for a guest */
 	struct lmd_release *releases;	/* instances whose key release started */
+	/* Set when the audit log fails verification (at start or on append):
+	 * lambdad then serves reads only, so that `lambda audit verify` can
+	 * show the damage, and refuses every change it could not audit. */
+	bool audit_broken;
+	char audit_problem[256];
 };
 
 /* One request being served. */
@@ -116,6 +121,10 @@ LM_MUST_CHECK int lmd_token_issue(struct lmd *d, const char *tenant_id, char out
 
 /* Appends an audit event; metadata (consumed, may be NULL) is a JSON
  * object of metadata only. Logs on failure. */
+/* Marks the audit log broken (bad_seq 0 when unknown): lambdad then
+ * answers only GET requests. */
+void lmd_audit_broken(struct lmd *d, uint64_t bad_seq, const char *why);
+
 LM_MUST_CHECK int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *resource,
 			    const char *action, json_t *metadata);
 
@@ -129,6 +138,8 @@ void lmd_api_instance_delete(struct lmd_req *rq);
 void lmd_api_instance_attest(struct lmd_req *rq);
 void lmd_api_instance_secrets(struct lmd_req *rq);
 void lmd_api_instance_logs(struct lmd_req *rq);
+void lmd_api_instance_stop(struct lmd_req *rq);
+void lmd_api_instance_start(struct lmd_req *rq);
 void lmd_api_tenant_create(struct lmd_req *rq);
 void lmd_api_audit(struct lmd_req *rq);
 

@@ -162,6 +162,29 @@ static int make_admin(struct lmd *d)
 	return lmd_audit(d, "tenant.created", "system", admin.id, "create", json_pack("{s:s}", "name", "admin"));
 }
 
+/* Verifies the stored audit log before anything is appended to it. A broken
+ * log does not stop lambdad: it starts read-only, so that the customer and
+ * the operator can see where the log was damaged. */
+static int check_audit(struct lmd *d)
+{
+	struct lm_audit_event last;
+	uint64_t bad_seq = 0;
+	char why[160] = "";
+	int r;
+
+	r = lm_store_audit_last(d->store, &last);
+	if (r == LM_ENOENT)
+		return 0;	/* first start: nothing to verify */
+	if (r < 0)
+		return r;
+	r = lm_audit_verify_store(d->store, d->audit_pub_pem, &bad_seq, why, sizeof(why));
+	if (r == LM_EVERIFY) {
+		lmd_audit_broken(d, bad_seq, why);
+		return 0;
+	}
+	return r;
+}
+
 int lmd_state_open(struct lmd *d, long *owner)
 {
 	char path[4096];
@@ -178,7 +201,11 @@ int lmd_state_open(struct lmd *d, long *owner)
 	if ((r = make_pki(d)) < 0 || (r = load_audit_key(d)) < 0)
 		return r;
 	lmd_path(d, path, sizeof(path), "lambda.db");
-	if ((r = lm_store_open(path, &d->store)) < 0 || (r = make_admin(d)) < 0)
+	if ((r = lm_store_open(path, &d->store)) < 0 || (r = check_audit(d)) < 0)
+		return r;
+	if (d->audit_broken)
+		return 0;
+	if ((r = make_admin(d)) < 0)
 		return r;
 	return lmd_audit(d, "platform.started", "system", "", "start",
 			 json_pack("{s:s, s:s}", "version", LAMBDA_VERSION, "region", d->opt.region));

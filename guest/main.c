@@ -39,12 +39,17 @@
 #define ARGS_MAX 1024
 #define ENV_MAX 1024
 #define STREAMS 2			/* stdout (1), stderr (2) */
+/* Where unlocked volumes are mounted (LM_GUEST_RUN_ROOT, channel.h):
+ * outside the agent's 0700 instance tree, since the sandboxed uid must
+ * traverse to run_dir/data to bind it. */
+#define VOLUME_RUN_ROOT LM_GUEST_RUN_ROOT
 
 struct guest {
 	char *dir;
 	json_t *launch;			/* launch.json as written by the agent */
 	const char *instance_id, *type, *image, *volume_id;
 	uint64_t volume_size;
+	bool is_restart;		/* launch.json "existing_volume": never make one */
 	const struct lm_instance_type *itype;
 	const struct lm_runtime_ops *rt;
 	uint8_t *sim_key;		/* PEM: stands for the TEE hardware */
@@ -57,6 +62,7 @@ struct guest {
 	bool is_stopping;
 	struct lm_secret *log_key;	/* while the workload runs */
 	struct lm_workload *wl;
+	struct lm_volume *vol;		/* mounted while the workload may run */
 	pid_t wl_pid;
 	int wl_pidfd;
 	int out_fd[STREAMS];		/* read ends of the workload's pipes */
@@ -133,10 +139,27 @@ static int reply_error(json_int_t id, int code, const char *message)
 
 /* ---- launch description ---- */
 
+/* The optional restart fields: "existing_volume" (true) and "log_seq", the
+ * sequence number the agent saw after the last stored log record. A seq
+ * set too low by the host only makes `lambda logs` report records out of
+ * order: the seq is authenticated in every record. */
+static int load_restart(struct guest *g, const char *path)
+{
+	json_t *ex = json_object_get(g->launch, "existing_volume"), *seq = json_object_get(g->launch, "log_seq");
+
+	if ((ex && !json_is_boolean(ex)) || (seq && (!json_is_integer(seq) || json_integer_value(seq) < 0))) {
+		lm_err("%s: bad existing_volume or log_seq", path);
+		return LM_EFORMAT;
+	}
+	g->is_restart = json_is_true(ex);
+	g->seq = seq ? (uint64_t)json_integer_value(seq) : 0;
+	return 0;
+}
+
 static int load_launch(struct guest *g)
 {
 	static const char *const keys[] = { "instance_id", "type", "image", "volume_id", "volume_size", "sandbox",
-					    NULL };
+					    "existing_volume", "log_seq", NULL };
 	char *path = NULL, bad[64] = "";
 	uint8_t *text = NULL;
 	json_t *size;
@@ -169,6 +192,8 @@ static int load_launch(struct guest *g)
 		goto out;
 	}
 	g->volume_size = (uint64_t)json_integer_value(size);
+	if ((r = load_restart(g, path)) < 0)
+		goto out;
 	g_log_id = g->instance_id;
 	r = 0;
 out:
@@ -366,7 +391,13 @@ static int volume_prepare(struct guest *g, const struct lm_secret *slot, const c
 
 	if (asprintf(&path, "%s/volume.img", g->dir) < 0)
 		return LM_ENOMEM;
-	if (lstat(path, &st) != 0 && errno == ENOENT) {
+	if (lstat(path, &st) != 0 && errno == ENOENT && g->is_restart) {
+		/* A restart must find the volume it had: an empty new one would
+		 * look like lost data. */
+		lm_err("restart: volume.img is missing");
+		*why = "the instance's volume image is missing on this node";
+		r = LM_ENOENT;
+	} else if (lstat(path, &st) != 0 && errno == ENOENT) {
 		lm_info("first boot: creating the encrypted volume");
 		if ((r = lm_volume_create(path, g->volume_size, slot)) < 0)
 			*why = "cannot create the encrypted volume";
@@ -377,11 +408,51 @@ static int volume_prepare(struct guest *g, const struct lm_secret *slot, const c
 		r = LM_ESTATE;
 		*why = "a volume reencryption was interrupted: run lambda key rotate --reencrypt again";
 	} else if ((r = lm_volume_check_passphrase(path, slot)) < 0) {
-		*why = r == LM_EWRONGKEY ? "the released key does not unlock the volume"
+		*why = r == LM_EWRONGKEY ? "wrong key: the released key does not unlock this instance's volume "
+					   "(it was made with another master key)"
 					 : "cannot check the volume key";
 	}
 	free(path);
 	return r;
+}
+
+/* Unlocks the volume with the keyslot passphrase and mounts it as ext4
+ * (dm-crypt, or the user-space server where the kernel has none) for the
+ * workload's /data. The volume key stays in this process only as long as
+ * lm_volume_open needs it. */
+static int volume_mount(struct guest *g, const struct lm_secret *slot, const char **why)
+{
+	struct lm_secret *vk = NULL;
+	char *image = NULL, *run_dir = NULL;
+	int r;
+
+	if (asprintf(&image, "%s/volume.img", g->dir) < 0 ||
+	    asprintf(&run_dir, "%s/%s", VOLUME_RUN_ROOT, g->instance_id) < 0) {
+		r = LM_ENOMEM;
+		goto out;
+	}
+	*why = "cannot unlock the volume";
+	if ((r = lm_volume_unlock(image, slot, &vk)) < 0)
+		goto out;
+	*why = "cannot mount the volume";
+	r = lm_volume_open(image, run_dir, vk, 0, &g->vol);
+out:
+	lm_secret_free(vk);
+	free(run_dir);
+	free(image);
+	return r;
+}
+
+/* After the workload is gone: sync, unmount, detach, stop the server. */
+static void volume_unmount(struct guest *g)
+{
+	int r;
+
+	if (!g->vol)
+		return;
+	if ((r = lm_volume_close(g->vol)) < 0)
+		lm_err("closing the volume: %s", lm_strerror(r));
+	g->vol = NULL;
 }
 
 static void close_fd(int *fd)
@@ -406,6 +477,7 @@ static int workload_start(struct guest *g, const struct release *rel, const char
 		}
 	spec.instance_id = g->instance_id;
 	spec.state_dir = g->dir;
+	spec.data_dir = g->vol ? lm_volume_mount_dir(g->vol) : NULL;
 	spec.type = g->itype;
 	spec.argv = rel->argv;
 	spec.envp = rel->envp;
@@ -440,7 +512,9 @@ static int op_release(struct guest *g, json_int_t id, json_t *req)
 	if (g->is_released)
 		return reply_error(id, LM_ESTATE, "the key was already released");
 	if ((r = release_open(g, json_object_get(req, "sealed"), &rel, &why)) < 0 ||
-	    (r = volume_prepare(g, rel.slot, &why)) < 0 || (r = workload_start(g, &rel, &why)) < 0) {
+	    (r = volume_prepare(g, rel.slot, &why)) < 0 || (r = volume_mount(g, rel.slot, &why)) < 0 ||
+	    (r = workload_start(g, &rel, &why)) < 0) {
+		volume_unmount(g);
 		release_clear(&rel);
 		lm_secret_free(g->log_key);
 		g->log_key = NULL;
@@ -543,6 +617,7 @@ static int workload_reaped(struct guest *g, int wstatus)
 	g->rt->free(g->wl);
 	g->wl = NULL;
 	g->wl_pid = 0;
+	volume_unmount(g);
 	lm_secret_free(g->log_key);
 	g->log_key = NULL;
 	if (r == 0)
@@ -719,6 +794,7 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = run(&g);
 	workload_stop(&g);
+	volume_unmount(&g);
 	lm_chan_reset(&g.parser);
 	lm_secret_free(g.log_key);
 	lm_secret_free(g.sk);

@@ -7,10 +7,10 @@ PACKAGES="
 	make build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
 	libssl-dev libevent-dev libcurl4-openssl-dev libjansson-dev libcmocka-dev
 	libsqlite3-dev libcryptsetup-dev libseccomp-dev libcap-dev libfuse3-dev
-	openssl sqlite3 ca-certificates git
+	openssl sqlite3 ca-certificates git curl
 	bubblewrap cryptsetup-bin e2fsprogs fuse3 util-linux procps iproute2 kmod
 	swtpm swtpm-tools tpm2-tools libtss2-dev wireguard-go wireguard-tools
-	wrk nginx-light age
+	wrk nginx-light age jq python3-cryptography
 "
 
 missing=""

@@ -65,6 +65,20 @@ LM_MUST_CHECK int lm_agent_release(struct lm_agent *agent, const char *instance_
  * volume image too unless keep_volume. */
 LM_MUST_CHECK int lm_agent_delete(struct lm_agent *agent, const char *instance_id, bool keep_volume);
 
+/* Stops the workload and guest of instance_id (the stop request, then
+ * SIGKILL after 15 s): the guest syncs, unmounts and closes the volume; what
+ * a killed guest left mounted is cleared. The instance's files, its volume
+ * image and its logs stay. No status report follows: the caller records
+ * the instance as stopped. LM_ENOENT when the node has no such instance. */
+LM_MUST_CHECK int lm_agent_stop(struct lm_agent *agent, const char *instance_id);
+
+/* Relaunches the guest of an instance whose volume image exists (after a
+ * stop, an exit or a failure); a guest still running is stopped first, as
+ * by lm_agent_stop. The guest unlocks the existing volume and never makes
+ * a new one; its log records go on from the last seq in logs.enc. Status
+ * becomes awaiting_key as at launch. LM_ENOENT when there is no volume. */
+LM_MUST_CHECK int lm_agent_start(struct lm_agent *agent, const struct lm_launch *launch);
+
 /* Reads the encrypted log records of instance_id (a new buffer). */
 LM_MUST_CHECK int lm_agent_logs(struct lm_agent *agent, const char *instance_id, uint8_t **out, size_t *size);
 

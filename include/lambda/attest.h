@@ -125,6 +125,50 @@ struct lm_policy {
 	const char *product;			/* "Milan", "Genoa", "Turin": for v2 reports */
 };
 
+/* ---- Policy files (docs/attestation.md "Policy file") ----
+ * A policy read from JSON text, with the buffers and strings its pointers
+ * refer to: policy points into the same struct, so keep it in place (do
+ * not copy it) while policy is in use. */
+#define LM_POLICY_CERTS_MAX 32
+
+struct lm_policy_file {
+	struct lm_policy policy;
+	uint8_t measurement[LM_MEASUREMENT_MAX];
+	uint8_t nonce[LM_NONCE_MAX];
+	uint8_t report_data[LM_REPORT_DATA_BYTES];
+	uint8_t mrenclave[32];
+	uint8_t mrsigner[32];
+	uint8_t mrtd[48];
+	uint8_t rtmr[4][48];
+	uint8_t host_data[32];
+	char product[16];
+	char *collateral;			/* heap, owned */
+	char *root;				/* heap, owned */
+	char *certs[LM_POLICY_CERTS_MAX];	/* heap, owned; policy.cert_files points here */
+};
+
+/* An empty policy (every knob at its safe default). */
+void lm_policy_file_init(struct lm_policy_file *pf);
+
+/* Frees the owned strings and resets pf as lm_policy_file_init() does. */
+void lm_policy_file_free(struct lm_policy_file *pf);
+
+/* Sets one knob from text, as a command line gives it: key is a policy
+ * file key ("allow_debug", "mrtd", "rtmr2", "accept_tcb", "certs", ...),
+ * text its value (booleans "true"/"false", bytes as hex, accept_tcb a
+ * comma-separated list of TCB statuses, certs one more file, at RFC 3339,
+ * max_vmpl 0..3, min_tcb a decimal or 0x-prefixed hex TCB_VERSION).
+ * LM_EINVAL for an unknown key, LM_EFORMAT for a bad value; both logged
+ * with the key's name. */
+LM_MUST_CHECK int lm_policy_set(struct lm_policy_file *pf, const char *key, const char *text);
+
+/* Applies a JSON policy file (one object, at most 1 MiB) to pf: every key
+ * known, of its type (booleans, strings, max_vmpl an integer, min_tcb an
+ * integer or a string, accept_tcb and certs arrays of strings). Unknown
+ * keys and bad values are refused (LM_EFORMAT) with the key named in the
+ * log; pf may then hold part of the file, so free it. */
+LM_MUST_CHECK int lm_policy_load(struct lm_policy_file *pf, const char *json, size_t size);
+
 #define LM_CHECK_MAX 48
 #define LM_CHECK_NAME_MAX 48
 #define LM_CHECK_DETAIL_MAX 256
@@ -154,12 +198,29 @@ struct lm_verdict {
 LM_MUST_CHECK int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy,
 				     struct lm_verdict *out);
 
+/* Verifies a raw report or quote (not a document) of a kind that can be
+ * verified on its own (SEV-SNP today), with the certificates of
+ * policy->cert_files. The checks that need a document (nonce binding with
+ * a guest key) are left out; pin policy->expect_report_data instead.
+ * Returns as lm_verify_evidence(), and LM_EFORMAT for raw bytes of no
+ * such kind. */
+LM_MUST_CHECK int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *policy,
+				struct lm_verdict *out);
+
 /* Recognises a raw report or quote (not a document) by its format: returns
  * its platform, or LM_PLATFORM_UNKNOWN. Reads at most size bytes. */
 enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);
 
+/* Wraps a raw Intel TDX or SGX quote (captured elsewhere) into a document
+ * that carries only the quote: platform, evidence, report_data and
+ * measurement taken from it. LM_EFORMAT when raw is not a DCAP quote. The
+ * caller frees *out with lm_evidence_free(). */
+LM_MUST_CHECK int lm_dcap_evidence_from_quote(const uint8_t *raw, size_t size, struct lm_evidence **out);
+
 /* Serialises a verdict as {"verified", "platform", "measurement",
- * "checks": [{"name", "ok", "detail"}]}; the caller frees *out. */
+ * "checks": [{"name", "ok", "detail"}]}, plus "tcb_status" and
+ * "advisories" (array of ids) when a TCB status was determined; the caller
+ * frees *out. */
 LM_MUST_CHECK int lm_verdict_to_json(const struct lm_verdict *v, char **out);
 
 /* report_data = SHA-512(nonce || public key): how a guest binds its
@@ -192,5 +253,33 @@ LM_MUST_CHECK int lm_sim_evidence_make(const char *key_pem, const char *instance
 				       const uint8_t measurement[static LM_SIM_MEASUREMENT_BYTES],
 				       const uint8_t *nonce, size_t nonce_size, const uint8_t *guest_pk,
 				       size_t guest_pk_size, struct lm_evidence **out);
+
+/* ---- TPM 2.0 quotes ----
+ * The files a TPM tool writes for one TPM2_Quote, as read from disk. A
+ * TPM has no single evidence file: lm_tpm_evidence_make() joins them into
+ * one document (platform "TPM 2.0", docs/attestation.md "TPM 2.0"). */
+struct lm_tpm_parts {
+	const uint8_t *attest;			/* TPMS_ATTEST */
+	size_t attest_size;
+	const uint8_t *signature;		/* TPMT_SIGNATURE (or a raw RSASSA signature) */
+	size_t signature_size;
+	const uint8_t *ak_public;		/* TPMT_PUBLIC, TPM2B_PUBLIC, or PEM/DER SubjectPublicKeyInfo */
+	size_t ak_public_size;
+	const char *const *pcrs_json;		/* PCR files, docs/formats.md "TPM PCR values" */
+	size_t pcrs_count;
+	const uint8_t *event_log;		/* crypto-agile event log, may be NULL */
+	size_t event_log_size;
+	const uint8_t *const *certs;		/* AK certificate chain, PEM or DER, may be empty */
+	const size_t *cert_sizes;
+	size_t cert_count;
+};
+
+/* Makes the document: evidence = the TPMS_ATTEST, measurement = the quoted
+ * PCR digest, enclave_id = the AK's TPM name (or SHA-256 of its
+ * SubjectPublicKeyInfo), an empty nonce (freshness then needs the
+ * verifier's own nonce), platform_info {"signature", "ak_public", "pcrs",
+ * "event_log"} and the certificates as PEM. Checks formats only, not the
+ * signature. The caller frees *out with lm_evidence_free(). */
+LM_MUST_CHECK int lm_tpm_evidence_make(const struct lm_tpm_parts *parts, struct lm_evidence **out);
 
 #endif

@@ -57,7 +57,7 @@ struct lm_instance_rec {
 	char volume_id[LM_ID_MAX];	/* "vol_..." */
 	uint64_t volume_size;		/* bytes */
 	char key_id[LM_NAME_MAX];	/* "lmk_..." of the CMK the customer uses (public) */
-	char status[16];		/* pending, awaiting_key, running, exited, failed, deleted */
+	char status[16];		/* pending, awaiting_key, running, exited, failed, stopped, deleted */
 	int exit_code;			/* valid when has_exit_code */
 	bool has_exit_code;
 	time_t created_at, updated_at;

@@ -15,12 +15,20 @@
  * and returns 1 when they are of this kind, 0 otherwise; it must not trust
  * the bytes. verify() records its checks in *out with lm_verdict_add() and
  * returns 0 when the document was usable, whatever the verdict, or a
- * negative LM_E* code (LM_EFORMAT: the evidence inside cannot be parsed). */
+ * negative LM_E* code (LM_EFORMAT: the evidence inside cannot be parsed).
+ * A document that lm_verify_raw() made around a bare report has only
+ * platform and evidence set (measurement is NULL): a backend that needs
+ * the document's fields records a failed check instead. */
 struct lm_attest_backend {
 	enum lm_platform platform;
 	const char *name;
 	int (*detect)(const uint8_t *raw, size_t size);
 	int (*verify)(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *out);
+	/* Optional: makes the document of a raw report or quote, filling what
+	 * it signs (report_data, measurement) so that verify() checks the same
+	 * fields as for a document. Without it lm_verify_raw() sets only
+	 * platform and evidence. */
+	int (*wrap)(const uint8_t *raw, size_t size, struct lm_evidence **out);
 };
 
 /* backends.c: the registry. Each returns a static backend or NULL. */
@@ -29,6 +37,9 @@ const struct lm_attest_backend *lm_attest_backend_detect(const uint8_t *raw, siz
 
 /* The backends, one file each. */
 extern const struct lm_attest_backend lm_attest_simulated;
+extern const struct lm_attest_backend lm_attest_snp;	/* snp.c */
+extern const struct lm_attest_backend lm_attest_tdx;	/* dcap.c */
+extern const struct lm_attest_backend lm_attest_sgx;	/* dcap.c */
 
 /* Resets *v for a verification of platform: no checks, not verified. */
 void lm_verdict_init(struct lm_verdict *v, enum lm_platform platform);

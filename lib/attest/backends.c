@@ -4,14 +4,20 @@
  * declared in attest_int.h and listed in g_backends below. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attest/attest_int.h"
+#include "attest/tpm_int.h"
 #include "lambda/log.h"
 #include "lambda/util.h"
 
 static const struct lm_attest_backend *const g_backends[] = {
 	&lm_attest_simulated,
+	&lm_attest_snp,
+	&lm_attest_tpm,
+	&lm_attest_tdx,
+	&lm_attest_sgx,
 };
 
 #define BACKEND_COUNT (sizeof(g_backends) / sizeof(g_backends[0]))
@@ -107,4 +113,37 @@ int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *pol
 		lm_verdict_add(&v, "platform", false, "%s verifier made no checks", lm_platform_name(ev->platform));
 	*out = v;
 	return 0;
+}
+
+int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *policy, struct lm_verdict *out)
+{
+	const struct lm_attest_backend *b;
+	struct lm_evidence *ev = NULL;
+	int r;
+
+	if (!raw || !out)
+		return LM_EINVAL;
+	b = lm_attest_backend_detect(raw, size);
+	/* A bare simulated report names no key: only its document can be verified. */
+	if (!b || b->platform == LM_PLATFORM_SIMULATED) {
+		lm_err("raw evidence: not a report or quote this build verifies on its own");
+		return LM_EFORMAT;
+	}
+	if (b->wrap) {
+		if ((r = b->wrap(raw, size, &ev)) < 0)
+			return r;
+	} else {
+		if ((r = lm_evidence_new(&ev)) < 0)
+			return r;
+		if (!(ev->evidence = malloc(size))) {
+			lm_evidence_free(ev);
+			return LM_ENOMEM;
+		}
+		memcpy(ev->evidence, raw, size);
+		ev->evidence_size = size;
+		ev->platform = b->platform;
+	}
+	r = lm_verify_evidence(ev, policy, out);
+	lm_evidence_free(ev);
+	return r;
 }

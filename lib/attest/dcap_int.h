@@ -92,6 +92,12 @@ struct lm_dcap_quote {
  * ignored; a declared length that does not fit is LM_EFORMAT. */
 LM_MUST_CHECK int lm_dcap_quote_parse(const uint8_t *data, size_t size, struct lm_dcap_quote *out);
 
+/* Decodes a 384-byte SGX report body. */
+void lm_sgx_report_decode(const uint8_t raw[static 384], struct lm_sgx_report *out);
+
+/* 1 when raw parses as a DCAP quote, else 0 (backend detection). */
+int lm_dcap_detect(const uint8_t *raw, size_t size);
+
 /* The SGX extensions of a PCK certificate (OID 1.2.840.113741.1.13.1). */
 struct lm_pck_info {
 	uint8_t fmspc[6];
@@ -111,6 +117,7 @@ LM_MUST_CHECK int lm_pck_info_parse(X509 *pck, struct lm_pck_info *out);
 struct lm_tcb_level {
 	uint8_t sgx_comp[16];
 	uint16_t pce_svn;
+	uint16_t isv_svn;		/* QE and TDX module identity levels */
 	uint8_t tdx_comp[16];		/* TDX TCB Info only */
 	time_t tcb_date;
 	enum lm_tcb_status status;
@@ -134,7 +141,7 @@ struct lm_tcb_info {
 		char id[32];		/* "TDX_01"...; "" for the v3 single tdxModule */
 		uint8_t mr_signer[48];
 		uint8_t attributes[8], attributes_mask[8];
-		struct lm_tcb_level *levels;	/* isvsvn in pce_svn; status; advisories */
+		struct lm_tcb_level *levels;	/* isv_svn, status, advisories */
 		size_t level_count;
 	} *modules;
 	size_t module_count;
@@ -154,7 +161,7 @@ struct lm_qe_identity {
 	uint8_t attributes[16], attributes_mask[16];
 	uint8_t mr_signer[32];
 	uint16_t isv_prod_id;
-	struct lm_tcb_level *levels;	/* isvsvn in pce_svn; status; advisories */
+	struct lm_tcb_level *levels;	/* isv_svn, status, advisories */
 	size_t level_count;
 	uint8_t *body;			/* bytes of the "enclaveIdentity" value */
 	size_t body_size;
@@ -183,17 +190,58 @@ void lm_qe_identity_free(struct lm_qe_identity *q);
  * Info and QE Identity in dir. Unrecognised files are skipped with a debug
  * log. Also used for single files given on the command line. */
 LM_MUST_CHECK int lm_dcap_collateral_new(struct lm_dcap_collateral **out);
+LM_MUST_CHECK int lm_dcap_collateral_add_data(struct lm_dcap_collateral *c, const uint8_t *data, size_t size,
+					       const char *name);
 LM_MUST_CHECK int lm_dcap_collateral_add_file(struct lm_dcap_collateral *c, const char *path);
 LM_MUST_CHECK int lm_dcap_collateral_load_dir(struct lm_dcap_collateral *c, const char *dir);
 void lm_dcap_collateral_free(struct lm_dcap_collateral *c);
 
-/* Intel's TCB level selection: the first level (in the document's order,
- * newest first) whose SGX components and PCE SVN are all <= the
- * platform's (from the PCK certificate) and, for TDX, whose TDX components
- * are <= the quote's TEE_TCB_SVN (skipping bytes 0-1 when TEE_TCB_SVN[1] > 0
- * as the spec says: the module's own SVN is evaluated against the TDX
- * module identity). Returns the level or NULL ("TCB level not found"). */
+/* ---- intel_root.c ---- */
+
+/* The built-in Intel SGX Root CA; the caller frees *out. */
+LM_MUST_CHECK int lm_dcap_intel_root(X509 **out);
+/* Whether cert carries the pinned key of the Intel SGX Root CA. */
+bool lm_dcap_is_intel_root(X509 *cert);
+LM_MUST_CHECK int lm_dcap_spki_sha256(X509 *cert, uint8_t out[static 32]);
+
+/* ---- dcap_tcb.c: Intel's TCB level algorithm ---- */
+
+/* The outcome of the TCB evaluation of one quote. */
+struct lm_tcb_result {
+	enum lm_tcb_status status;		/* converged: platform, TDX module, QE */
+	enum lm_tcb_status platform_status;	/* of the selected TCB Info level */
+	const struct lm_tcb_level *sgx_level;	/* first level matching the SGX components and PCESVN */
+	const struct lm_tcb_level *level;	/* the level that decides (TDX: matching TEE_TCB_SVN too) */
+	const struct lm_tdx_module *module;	/* TDX module identity used, or NULL */
+	const struct lm_tcb_level *module_level;
+	const struct lm_tcb_level *qe_level;	/* NULL without QE Identity */
+	char why[160];				/* when the evaluation fails */
+};
+
+/* The first level (in the document's order, newest first) whose SGX
+ * components and PCESVN are all <= the platform's (from the PCK
+ * certificate); for TDX the first such level whose TDX components are also
+ * <= the quote's TEE_TCB_SVN (bytes 0-1 skipped when TEE_TCB_SVN[1] > 0:
+ * the module's own SVN is judged by the TDX module identity). */
 const struct lm_tcb_level *lm_tcb_select(const struct lm_tcb_info *ti, const struct lm_pck_info *pck,
-					 const uint8_t *tee_tcb_svn /* NULL for SGX */);
+					 const uint8_t *tee_tcb_svn /* NULL for SGX */,
+					 const struct lm_tcb_level **sgx_level);
+
+/* The QE Identity level for the QE's ISVSVN: the first with isv_svn <=
+ * it, or NULL (then the QE counts as Revoked). */
+const struct lm_tcb_level *lm_qe_level_select(const struct lm_qe_identity *qe, uint16_t isv_svn);
+
+/* The TDX module identity a TD report must match: "TDX_<hex of
+ * TEE_TCB_SVN[1]>" from tdxModuleIdentities, or tdxModule when
+ * TEE_TCB_SVN[1] is 0. NULL when missing. */
+const struct lm_tdx_module *lm_tdx_module_find(const struct lm_tcb_info *ti, const uint8_t tee_tcb_svn[static 16]);
+
+/* Runs the whole evaluation. qe may be NULL (not known): the result is
+ * then the platform's status alone. Returns 0 with out->status set, or
+ * LM_EVERIFY with out->why ("TCB level not found", TDX module
+ * mismatch...). */
+LM_MUST_CHECK int lm_tcb_evaluate(const struct lm_tcb_info *ti, const struct lm_pck_info *pck,
+				  const struct lm_dcap_quote *q, const struct lm_qe_identity *qe,
+				  struct lm_tcb_result *out);
 
 #endif

@@ -3,6 +3,7 @@
  * of a verdict. Every field of a document is checked here once, so that
  * backends work on decoded, bounded values. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -503,6 +504,20 @@ int lm_verdict_to_json(const struct lm_verdict *v, char **out)
 	    (r = set_new(root, "platform", json_string(lm_platform_name(v->platform)))) < 0 ||
 	    (r = set_new(root, "measurement", v->measurement[0] ? json_string(v->measurement) : json_null())) < 0)
 		goto out;
+	if (v->tcb_status[0]) {	/* Intel evidence: the status and its advisory ids */
+		json_t *adv = json_array();
+		char ids[sizeof(v->advisories)], *save = NULL;
+
+		snprintf(ids, sizeof(ids), "%s", v->advisories);
+		for (char *id = strtok_r(ids, ",", &save); adv && id; id = strtok_r(NULL, ",", &save))
+			if (json_array_append_new(adv, json_string(id)) < 0) {
+				json_decref(adv);
+				adv = NULL;
+			}
+		if ((r = set_new(root, "tcb_status", json_string(v->tcb_status))) < 0 ||
+		    (r = set_new(root, "advisories", adv)) < 0)
+			goto out;
+	}
 	r = set_new(root, "checks", checks);
 	checks = NULL;
 	if (r < 0)

@@ -10,7 +10,7 @@
 #include "store/store_int.h"
 
 const char *const lm_store_statuses[] = {
-	"pending", "awaiting_key", "running", "exited", "failed", "deleted", NULL,
+	"pending", "awaiting_key", "running", "exited", "failed", "stopped", "deleted", NULL,
 };
 
 /* True when s is NUL-terminated within size bytes (and non-empty when

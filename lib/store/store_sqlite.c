@@ -96,6 +96,30 @@ static const char *const migrations[] = {
 	" timestamp TEXT NOT NULL,"
 	" signature BLOB NOT NULL CHECK (length(signature) = 64)"
 	") STRICT;",
+	/* 1 -> 2: status 'stopped' (instance stop and start). SQLite cannot
+	 * change a CHECK in place: rebuild the table. migrate() runs every step
+	 * with foreign keys off, so dropping the old table does not cascade to
+	 * metrics, and checks them before committing. */
+	"CREATE TABLE instances_v2 ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+	" type TEXT NOT NULL,"
+	" region TEXT NOT NULL,"
+	" image TEXT NOT NULL,"
+	" volume_id TEXT NOT NULL,"
+	" volume_size INTEGER NOT NULL CHECK (volume_size >= 0),"
+	" key_id TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN"
+	"  ('pending', 'awaiting_key', 'running', 'exited', 'failed', 'stopped', 'deleted')),"
+	" exit_code INTEGER,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL"
+	") STRICT;"
+	"INSERT INTO instances_v2 SELECT id, tenant_id, type, region, image, volume_id, volume_size, key_id,"
+	" status, exit_code, created_at, updated_at FROM instances;"
+	"DROP TABLE instances;"
+	"ALTER TABLE instances_v2 RENAME TO instances;"
+	"CREATE INDEX instances_tenant ON instances(tenant_id, created_at);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -282,13 +306,35 @@ static int pragma_text(struct sqlite_store *s, const char *sql, char *out, size_
 	return r;
 }
 
+/* LM_EFORMAT when a row breaks a foreign key (after a migration step). */
+static int fk_check(struct sqlite_store *s)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	if ((r = prepare(s, "PRAGMA foreign_key_check", &stmt)) < 0)
+		return r;
+	r = step_row(s, stmt, "check foreign keys");
+	sqlite3_finalize(stmt);
+	if (r == 1) {
+		lm_err("store %s: a schema update broke a foreign key", s->path);
+		return LM_EFORMAT;
+	}
+	return r;
+}
+
 static int migrate(struct sqlite_store *s)
 {
 	char sql[64];
 	int r, version;
 
-	if ((r = exec_sql(s, "BEGIN IMMEDIATE", "begin schema update")) < 0)
+	/* Table rebuilds must not cascade deletes: foreign keys are off while
+	 * the steps run (the pragma is a no-op inside a transaction), and
+	 * checked before the commit. */
+	if ((r = exec_sql(s, "PRAGMA foreign_keys = OFF", "schema update")) < 0)
 		return r;
+	if ((r = exec_sql(s, "BEGIN IMMEDIATE", "begin schema update")) < 0)
+		goto fk_on;
 	/* user_version reads back as an integer, which col_text refuses. */
 	{
 		sqlite3_stmt *stmt;
@@ -316,10 +362,15 @@ static int migrate(struct sqlite_store *s)
 		    (r = exec_sql(s, sql, "set schema version")) < 0)
 			goto out;
 	}
+	if ((r = fk_check(s)) < 0)
+		goto out;
 	r = exec_sql(s, "COMMIT", "commit schema update");
 out:
 	if (r < 0)
 		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+fk_on:
+	if (exec_sql(s, "PRAGMA foreign_keys = ON", "schema update") < 0 && r == 0)
+		r = LM_EIO;
 	return r;
 }
 

@@ -17,7 +17,7 @@
 
 /* libcryptsetup's messages go to our log; they never hold key bytes. Its
  * debug chatter is dropped. */
-static void cs_log(int level, const char *msg, void *usrptr)
+void lm_volume_cs_log(int level, const char *msg, void *usrptr)
 {
 	size_t n = strlen(msg);
 
@@ -43,7 +43,7 @@ int lm_volume_cs_init(const char *path, struct crypt_device **out)
 		lm_err("volume %s: crypt_init failed: %s", path, strerror(-r));
 		return r == -ENOENT ? LM_ENOENT : LM_EIO;
 	}
-	crypt_set_log_callback(cd, cs_log, NULL);
+	crypt_set_log_callback(cd, lm_volume_cs_log, NULL);
 	*out = cd;
 	return 0;
 }
@@ -285,4 +285,63 @@ int lm_volume_check_passphrase(const char *path, const struct lm_secret *passphr
 	}
 	crypt_free(cd);
 	return r;
+}
+
+int lm_volume_unlock(const char *path, const struct lm_secret *passphrase, struct lm_secret **volume_key)
+{
+	struct crypt_device *cd = NULL;
+	struct lm_secret *vk = NULL;
+	size_t vk_size = LM_VOLUME_KEY_BYTES;
+	int r;
+
+	if (!lm_volume_valid_secret(passphrase) || !volume_key)
+		return LM_EINVAL;
+	if ((r = lm_volume_load_checked(path, &cd)) < 0)
+		return r;
+	if ((r = lm_secret_new(LM_VOLUME_KEY_BYTES, &vk)) < 0)
+		goto out;
+	/* The passphrase is binary: its size is passed, so 0x00 bytes count. */
+	r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)vk->data, &vk_size, (const char *)passphrase->data,
+				 passphrase->size);
+	if (r == -EPERM) {
+		lm_err("volume %s: the passphrase opens no keyslot", path);
+		r = LM_EWRONGKEY;
+		goto out;
+	}
+	if (r < 0 || vk_size != LM_VOLUME_KEY_BYTES) {
+		lm_err("volume %s: cannot get the volume key: %s", path, strerror(r < 0 ? -r : EINVAL));
+		r = LM_EIO;
+		goto out;
+	}
+	*volume_key = vk;
+	vk = NULL;
+	r = 0;
+out:
+	lm_secret_free(vk);
+	crypt_free(cd);
+	return r;
+}
+
+int lm_volume_layout(const char *image, uint64_t *offset, uint64_t *size)
+{
+	struct crypt_device *cd = NULL;
+	struct stat st;
+	uint64_t off;
+	int r;
+
+	if ((r = lm_volume_load_checked(image, &cd)) < 0)
+		return r;
+	off = crypt_get_data_offset(cd) * 512;
+	crypt_free(cd);
+	if (stat(image, &st) != 0) {
+		lm_err("volume %s: stat: %s", image, strerror(errno));
+		return LM_EIO;
+	}
+	if ((uint64_t)st.st_size < off + LM_VOLUME_SECTOR_SIZE) {
+		lm_err("volume %s: no room for data after the header", image);
+		return LM_EFORMAT;
+	}
+	*offset = off;
+	*size = ((uint64_t)st.st_size - off) / LM_VOLUME_SECTOR_SIZE * LM_VOLUME_SECTOR_SIZE;
+	return 0;
 }

@@ -4,9 +4,12 @@
 #define LAMBDA_VOLUME_INT_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lambda/err.h"
+#include "lambda/secret.h"
 
 #define LM_LUKS2_BIN_SIZE 4096u			/* binary header before the JSON area */
 #define LM_LUKS2_HDR_MIN (16u << 10)		/* smallest hdr_size the format allows */
@@ -57,5 +60,81 @@ LM_MUST_CHECK int lm_volume_cs_init(const char *path, struct crypt_device **out)
 /* Checks the header of path with our parser, then loads it into a new
  * crypt device and checks it again through the libcryptsetup API. */
 LM_MUST_CHECK int lm_volume_load_checked(const char *path, struct crypt_device **out);
+
+/* ---- AES-256-XTS as dm-crypt's aes-xts-plain64 (xts.c) ---- */
+
+struct lm_xts;
+
+/* Makes encrypt and decrypt contexts from a 64-byte XTS key (two AES-256
+ * keys); OpenSSL refuses equal halves. The caller owns *out. */
+LM_MUST_CHECK int lm_xts_new(const uint8_t key[static LM_VOLUME_KEY_BYTES], struct lm_xts **out);
+void lm_xts_free(struct lm_xts *x);
+
+/* En- or decrypts one data unit of size bytes (a multiple of 16, at least
+ * 16) with the tweak le64(tweak) padded with zeros to 16 bytes: plain64. */
+LM_MUST_CHECK int lm_xts_unit(struct lm_xts *x, bool is_encrypt, uint64_t tweak, uint8_t *out, const uint8_t *in,
+			      size_t size);
+
+/* En- or decrypts count 4096-byte sectors starting at data-segment sector
+ * first. plain64 without iv_large_sectors counts 512-byte sectors, so
+ * sector k has tweak 8k. */
+LM_MUST_CHECK int lm_xts_sectors(struct lm_xts *x, bool is_encrypt, uint64_t first, uint8_t *out, const uint8_t *in,
+				 size_t count);
+
+/* ---- an open volume (mount.c) and its back-ends ---- */
+
+struct lm_volume;
+
+/* A back-end presents the plaintext data segment as a block device
+ * (dm-crypt) or as a file a loop device attaches (user space). */
+struct lm_volume_backend {
+	const char *name;
+	bool needs_loop;
+	/* Usable on this host? No logging when not (the other is tried). */
+	bool (*probe)(void);
+	/* Sets v->dev_path (block device, or file to attach). */
+	int (*attach)(struct lm_volume *v, const struct lm_secret *key);
+	/* Undoes attach; after the filesystem is unmounted and the loop gone. */
+	int (*detach)(struct lm_volume *v);
+	/* Removes what a killed opener of run_dir left (stale connection or
+	 * mapping), before the common clean-up runs. */
+	int (*cleanup)(const char *run_dir);
+};
+
+extern const struct lm_volume_backend lm_volume_dm;
+extern const struct lm_volume_backend lm_volume_user;
+
+struct lm_volume {
+	const struct lm_volume_backend *be;
+	char *image;
+	char *run_dir;
+	char *mnt_dir;			/* run_dir/data: the ext4 mount */
+	char *fuse_dir;			/* run_dir/fuse: the FUSE mount (user space) */
+	char *dev_path;			/* what the back-end presents */
+	char *loop_path;		/* /dev/loopN when needs_loop */
+	char dm_name[64];
+	int loop_fd;
+	pid_t server;			/* user-space server, 0 once reaped */
+	uint64_t data_offset, data_size;	/* bytes, from the header */
+	bool is_fuse_mounted, is_dm_active, is_mounted;
+};
+
+#define LM_VOLUME_FUSE_FILE "volume"
+
+/* The data segment of a checked image: offset and size in bytes (the size
+ * is the image size minus the offset, rounded down to whole sectors). */
+LM_MUST_CHECK int lm_volume_layout(const char *image, uint64_t *offset, uint64_t *size);
+
+/* libcryptsetup's log callback: messages to lm_log, debug dropped. */
+void lm_volume_cs_log(int level, const char *msg, void *usrptr);
+
+/* Looks up the mount on mount point mnt in /proc/self/mountinfo (the last
+ * one, which is on top): 1 and its type, device number and source when
+ * found, 0 when not. NULL outputs are skipped. */
+LM_MUST_CHECK int lm_volume_find_mount(const char *mnt, char *fstype, size_t fstype_size, unsigned *maj,
+				       unsigned *min, char *source, size_t source_size);
+
+/* The dm-crypt name for run_dir: "lambda-vol-" and a hash of the path. */
+void lm_volume_dm_name(char *out, size_t out_size, const char *run_dir);
 
 #endif

@@ -107,14 +107,14 @@ static void test_open(void **state)
 	char url[256], wal[160];
 	struct stat sb;
 
-	/* Created 0600, WAL files too, schema version 1, WAL mode. */
+	/* Created 0600, WAL files too, schema version 2, WAL mode. */
 	make_tenant(f->st, "acme", &t);
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	snprintf(wal, sizeof(wal), "%s-wal", f->path);
 	assert_int_equal(stat(wal, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 2);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM tenants"), 1);
 
 	/* The same file by URL forms, data kept. */
@@ -167,6 +167,55 @@ static void test_open_existing(void **state)
 		assert_int_equal(lm_file_write_new(path, junk, sizeof(junk) - 1, 0600), 0);
 	}
 	assert_int_equal(lm_store_open(path, &st), LM_EFORMAT);
+}
+
+/* A version 1 file (no 'stopped' status) is updated in place: instances
+ * and their metrics survive the table rebuild, and 'stopped' is accepted. */
+static void test_migrate_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct lm_metrics m = { .timestamp = 7000, .memory_bytes = 42 };
+	struct lm_instance_rec rec;
+	struct lm_tenant t;
+
+	make_tenant(f->st, "acme", &t);
+	make_instance(f->st, "inst_m1", t.id, 1000);
+	strcpy(m.instance_id, "inst_m1");
+	assert_int_equal(lm_store_metrics_insert(f->st, &m), 0);
+	assert_int_equal(lm_store_instance_set_status(f->st, "inst_m1", "stopped", false, 0), 0);
+	assert_int_equal(lm_store_instance_set_status(f->st, "inst_m1", "exited", true, 3), 0);
+	lm_store_close(f->st);
+	f->st = NULL;
+	/* Back to the version 1 instances table (a raw connection has foreign
+	 * keys off, so the rebuild keeps the metric row). */
+	sql_exec(f->path,
+		 "CREATE TABLE old (id TEXT PRIMARY KEY NOT NULL, tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+		 " type TEXT NOT NULL, region TEXT NOT NULL, image TEXT NOT NULL, volume_id TEXT NOT NULL,"
+		 " volume_size INTEGER NOT NULL CHECK (volume_size >= 0), key_id TEXT NOT NULL,"
+		 " status TEXT NOT NULL CHECK (status IN"
+		 "  ('pending', 'awaiting_key', 'running', 'exited', 'failed', 'deleted')),"
+		 " exit_code INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) STRICT;"
+		 "INSERT INTO old SELECT * FROM instances; DROP TABLE instances;"
+		 "ALTER TABLE old RENAME TO instances;"
+		 "CREATE INDEX instances_tenant ON instances(tenant_id, created_at);"
+		 "PRAGMA user_version = 1;");
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM metrics"), 1);
+
+	assert_int_equal(lm_store_open(f->path, &f->st), 0);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM metrics"), 1);
+	assert_int_equal(lm_store_instance_get(f->st, t.id, "inst_m1", &rec), 0);
+	assert_string_equal(rec.status, "exited");
+	assert_true(rec.has_exit_code);
+	assert_int_equal(rec.exit_code, 3);
+	assert_int_equal(lm_store_instance_set_status(f->st, "inst_m1", "stopped", false, 0), 0);
+	assert_int_equal(lm_store_instance_set_status(f->st, "inst_m1", "halted", false, 0), LM_EINVAL);
+	/* Foreign keys are on again: a metric of a missing instance fails. */
+	strcpy(m.instance_id, "inst_none");
+	assert_int_not_equal(lm_store_metrics_insert(f->st, &m), 0);
+	/* Deleting the instance still cascades to its metrics. */
+	assert_int_equal(lm_store_instance_delete(f->st, "inst_m1"), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM metrics"), 0);
 }
 
 static void test_tenants_tokens(void **state)
@@ -522,6 +571,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_existing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenants_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),

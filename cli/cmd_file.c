@@ -1,0 +1,327 @@
+/* lambda encrypt / lambda decrypt: files in the encrypted file format of
+ * DESIGN.md section 5 (lib/crypto/fileenc.c) under the file KEK of a CMK.
+ * Owns the output discipline: a temporary file beside the destination,
+ * renamed into place only when everything worked (for decrypt: only once
+ * the whole input authenticated), removed on failure and on SIGINT/SIGTERM;
+ * never an existing file replaced without --force. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "lambda/crypto.h"
+#include "lambda/fileenc.h"
+#include "lambda/log.h"
+#include "lambda/secret.h"
+
+const char cmd_encrypt_manual[] =
+	"Encrypts IN (a file, or - for standard input) for the CMK in KEY: AES-256-GCM in\n"
+	"segments under a random file key, wrapped by the file KEK derived from the CMK\n"
+	"(format: docs/formats.md, \"Encrypted files\"). Memory use is constant, whatever\n"
+	"the size of IN. OUT is written through a temporary file in its directory and\n"
+	"appears only complete: an interrupted or failed run leaves nothing behind.\n"
+	"\n"
+	"options:\n"
+	"  -k, --key KEY           the CMK file (mode 0600), as made by 'lambda key generate'\n"
+	"  -o, --output OUT        where to write; - for standard output\n"
+	"  --segment-size N        plaintext bytes per segment, 4096..16777216; a K or M\n"
+	"                          suffix multiplies by 1024 or 1048576 (default 64K)\n"
+	"  -f, --force             replace OUT if it exists (default: refuse)\n"
+	"\n"
+	"exit status:\n"
+	"  0  encrypted\n"
+	"  1  reading or writing failed\n"
+	"  2  bad arguments, or OUT exists without --force\n"
+	"  3  the key file is unusable (malformed, or readable by group or others)\n"
+	"\n"
+	"examples:\n"
+	"  lambda encrypt --key key.pem report.pdf -o report.pdf.lmbd\n"
+	"  tar c data/ | lambda encrypt --key key.pem - -o data.tar.lmbd\n";
+
+const char cmd_decrypt_manual[] =
+	"Decrypts IN (a file, or - for standard input), made by 'lambda encrypt' with the\n"
+	"same CMK, into OUT. Every segment, its position and the end of the file are\n"
+	"authenticated: any modified, truncated, reordered or extended input is refused.\n"
+	"OUT is written to a temporary file in its directory and renamed into place only\n"
+	"after the whole input authenticated; on any failure nothing is left at OUT.\n"
+	"If IN has a key rotation journal beside it (IN.lambda-rotate, left by an\n"
+	"interrupted 'lambda key rotate --file'), the rotation is completed first.\n"
+	"\n"
+	"options:\n"
+	"  -k, --key KEY           the CMK file the input was encrypted for\n"
+	"  -o, --output OUT        where to write; - for standard output, which needs\n"
+	"                          --unsafe-stream\n"
+	"  --unsafe-stream         allow -o -: plaintext is written segment by segment as\n"
+	"                          each authenticates, BEFORE the end of the input is\n"
+	"                          checked. A truncated or tampered file then releases its\n"
+	"                          authentic prefix and fails only at the end, with a\n"
+	"                          non-zero exit status: the consumer must discard\n"
+	"                          everything it received unless the status is 0.\n"
+	"  -f, --force             replace OUT if it exists (default: refuse)\n"
+	"\n"
+	"exit status:\n"
+	"  0  decrypted; the whole input authenticated\n"
+	"  1  authentication failed: the data or its header was modified, a segment\n"
+	"     was cut short, segments were reordered or duplicated (or reading or\n"
+	"     writing failed, or IN has a rotation journal of another file beside it)\n"
+	"  2  malformed input: not an encrypted file, unsupported version, bad header\n"
+	"     fields, truncated header, input ending at a segment boundary before the\n"
+	"     last segment or inside a tag, trailing data after the last segment;\n"
+	"     or bad arguments, or OUT exists\n"
+	"  3  wrong key: the file was encrypted for another CMK (the message names the\n"
+	"     lmk_... key id it wants), or the key file is unusable\n"
+	"\n"
+	"examples:\n"
+	"  lambda decrypt --key key.pem report.pdf.lmbd -o report.pdf\n"
+	"  lambda decrypt --key key.pem data.tar.lmbd -o - --unsafe-stream | tar x\n";
+
+/* The temporary output, removed by the signal handler if we are stopped. */
+static char g_tmp_path[PATH_MAX];
+
+static void on_signal(int sig)
+{
+	if (g_tmp_path[0])
+		unlink(g_tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+struct out_file {
+	const char *path;	/* NULL for standard output */
+	int fd;
+	bool force;
+};
+
+static int out_open(struct out_file *o, const char *path, bool force)
+{
+	char dir[PATH_MAX], base[PATH_MAX];
+	struct sigaction sa;
+
+	o->force = force;
+	if (strcmp(path, "-") == 0) {
+		o->path = NULL;
+		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	o->path = path;
+	if (!force && access(path, F_OK) == 0) {
+		cli_error("%s exists; use --force to replace it", path);
+		return LM_EEXIST;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(base, sizeof(base), "%s", path);
+	if ((size_t)snprintf(g_tmp_path, sizeof(g_tmp_path), "%s/.%s.XXXXXX", dirname(dir), basename(base)) >=
+	    sizeof(g_tmp_path)) {
+		g_tmp_path[0] = 0;
+		cli_error("%s: path too long", path);
+		return LM_EINVAL;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	o->fd = mkostemp(g_tmp_path, O_CLOEXEC);	/* mode 0600 */
+	if (o->fd < 0) {
+		cli_error("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+		g_tmp_path[0] = 0;
+		return LM_EIO;
+	}
+	return 0;
+}
+
+/* Makes the output durable and moves it into place. */
+static int out_commit(struct out_file *o)
+{
+	char dir[PATH_MAX];
+	int dfd, r = 0;
+
+	if (!o->path)
+		return 0;
+	if (fsync(o->fd) != 0 || close(o->fd) != 0) {
+		o->fd = -1;
+		cli_error("%s: %s", o->path, strerror(errno));
+		return LM_EIO;
+	}
+	o->fd = -1;
+	if (renameat2(AT_FDCWD, g_tmp_path, AT_FDCWD, o->path, o->force ? 0 : RENAME_NOREPLACE) != 0) {
+		int e = errno;
+
+		cli_error("%s: %s", o->path, e == EEXIST ? "appeared meanwhile; not replaced" : strerror(e));
+		return e == EEXIST ? LM_EEXIST : LM_EIO;
+	}
+	g_tmp_path[0] = 0;
+	snprintf(dir, sizeof(dir), "%s", o->path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		r = LM_EIO;
+	if (dfd >= 0)
+		close(dfd);
+	return r;
+}
+
+static void out_abort(struct out_file *o)
+{
+	if (!o->path)
+		return;
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = -1;
+	if (g_tmp_path[0])
+		unlink(g_tmp_path);
+	g_tmp_path[0] = 0;
+}
+
+int cli_load_file_kek(const char *key_path, struct lm_secret **kek, unsigned char id[static 8])
+{
+	struct lm_secret *cmk = NULL;
+	int r;
+
+	if ((r = lm_cmk_load(key_path, &cmk, NULL)) < 0 || (r = lm_key_id(id, cmk)) < 0 ||
+	    (r = lm_key_file_kek(kek, cmk)) < 0)
+		cli_fail(r, "%s", key_path);
+	lm_secret_free(cmk);
+	return r;
+}
+
+static int parse_size(const char *s, uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno)
+		return LM_EINVAL;
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	if (*end || v < LM_FILEENC_SEGMENT_MIN || v > LM_FILEENC_SEGMENT_MAX)
+		return LM_EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int open_in(const char *path, int *fd)
+{
+	if (strcmp(path, "-") == 0) {
+		*fd = STDIN_FILENO;
+		return 0;
+	}
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		int e = errno;
+
+		cli_error("%s: %s", path, strerror(e));
+		return e == ENOENT ? LM_ENOENT : LM_EIO;
+	}
+	return 0;
+}
+
+enum { OPT_SEGMENT = 256, OPT_UNSAFE };
+
+static const struct option file_opts[] = {
+	{ "key", required_argument, NULL, 'k' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "segment-size", required_argument, NULL, OPT_SEGMENT },
+	{ "unsafe-stream", no_argument, NULL, OPT_UNSAFE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int run(int argc, char **argv, bool enc)
+{
+	const char *key = NULL, *out = NULL, *in;
+	bool force = false, unsafe = false;
+	uint32_t seg = 0;
+	struct out_file o = { .fd = -1 };
+	struct lm_secret *kek = NULL;
+	uint8_t id[LM_KEY_ID_BYTES];
+	int c, in_fd = -1, r;
+
+	while ((c = getopt_long(argc, argv, "k:o:f", file_opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': key = optarg; break;
+		case 'o': out = optarg; break;
+		case 'f': force = true; break;
+		case OPT_SEGMENT:
+			if (!enc || parse_size(optarg, &seg) < 0) {
+				cli_error(enc ? "--segment-size: %s is not a size in 4096..16777216" :
+						"--segment-size is an option of encrypt (%s)", optarg);
+				return LM_EXIT_USAGE;
+			}
+			break;
+		case OPT_UNSAFE:
+			if (enc) {
+				cli_error("--unsafe-stream is an option of decrypt");
+				return LM_EXIT_USAGE;
+			}
+			unsafe = true;
+			break;
+		default:
+			return LM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1 || !key || !out) {
+		cli_error("usage: lambda %s --key KEY IN -o OUT; see 'lambda %s --help'", argv[0], argv[0]);
+		return LM_EXIT_USAGE;
+	}
+	in = argv[optind];
+	if (!enc && strcmp(out, "-") == 0 && !unsafe) {
+		cli_error("decrypting to standard output hands out data before the whole input is "
+			  "authenticated; write to a file with -o FILE, or accept that with --unsafe-stream");
+		return LM_EXIT_USAGE;
+	}
+	if (!enc && unsafe && strcmp(out, "-") != 0) {
+		cli_error("--unsafe-stream only applies to -o -; a file output is always checked first");
+		return LM_EXIT_USAGE;
+	}
+	if ((r = lm_process_harden()) < 0) {
+		cli_fail(r, "hardening the process");
+		goto out;
+	}
+	if ((r = cli_load_file_kek(key, &kek, id)) < 0)
+		goto out;
+	if (!enc && strcmp(in, "-") != 0 && (r = lm_fileenc_recover(in)) < 0) {
+		cli_fail(r, "%s: key rotation journal", in);
+		goto out;
+	}
+	if ((r = open_in(in, &in_fd)) < 0 || (r = out_open(&o, out, force)) < 0)
+		goto out;
+	r = enc ? lm_fileenc_encrypt_fd(o.fd, in_fd, kek, id, seg) : lm_fileenc_decrypt_fd(o.fd, in_fd, kek, id);
+	if (r == 0)
+		r = out_commit(&o);
+	if (r < 0) {
+		out_abort(&o);
+		if (!enc && !o.path)
+			cli_error("discard the output already written: the input did not authenticate");
+		cli_fail(r, "%s %s", enc ? "encrypting" : "decrypting", in);
+	}
+out:
+	if (r < 0)
+		out_abort(&o);
+	if (in_fd > STDERR_FILENO)
+		close(in_fd);
+	lm_secret_free(kek);
+	return lm_exit_code(r);
+}
+
+int cmd_encrypt(int argc, char **argv)
+{
+	return run(argc, argv, true);
+}
+
+int cmd_decrypt(int argc, char **argv)
+{
+	return run(argc, argv, false);
+}
