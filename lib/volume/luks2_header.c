@@ -487,52 +487,73 @@ static const char *digest_of(const json_t *digests, const char *seg)
 	return NULL;
 }
 
-int lm_luks2_reencrypt_is_done(const uint8_t *buf, size_t size, int *keyslot)
+/* The flag of segment s: its only flag, "" when it has none, NULL when
+ * malformed. */
+static const char *segment_flag(const json_t *s)
 {
-	const json_t *segs, *digests;
-	const char *key, *data_digest = NULL, *final_digest = NULL;
-	const uint8_t *nul, *area;
-	size_t n_data = 0;
-	uint64_t hs;
-	json_t *root, *s;
-	int r;
+	const json_t *flags = json_object_get(s, "flags");
 
-	/* Only after lm_luks2_header_check: read the primary copy. */
-	if ((r = lm_luks2_hdr_size(buf, size, &hs)) < 0 || size < hs)
-		return LM_EFORMAT;
-	area = buf + LM_LUKS2_BIN_SIZE;
-	nul = memchr(area, 0, hs - LM_LUKS2_BIN_SIZE);
-	if (!nul)
-		return LM_EFORMAT;
-	root = json_loadb((const char *)area, (size_t)(nul - area), JSON_REJECT_DUPLICATES, NULL);
-	if (!root)
+	if (!flags)
+		return "";
+	if (!json_is_array(flags) || json_array_size(flags) != 1)
+		return NULL;
+	return json_string_value(json_array_get(flags, 0));
+}
+
+int lm_luks2_reencrypt_is_done(const char *json, int *keyslot)
+{
+	const json_t *segs, *digests, *data = NULL, *ks, *s;
+	const char *key, *data_key = NULL, *prev_key = NULL, *final_key = NULL;
+	const char *data_digest, *prev_digest, *final_digest;
+	json_t *root;
+	uint64_t off, tweak, id;
+	int r = 0;
+
+	if (!json || !(root = json_loads(json, JSON_REJECT_DUPLICATES, NULL)))
 		return LM_EFORMAT;
 	segs = json_object_get(root, "segments");
 	digests = json_object_get(root, "digests");
-	r = 0;
+	/* Exactly the layout libcryptsetup commits after the last hot zone:
+	 * one data segment over the whole device (no hot zone, no segment
+	 * still under the old key) and the two backups. Anything else, in
+	 * particular a last hot zone flagged "in-reencryption", is not done. */
+	if (!json_is_object(segs) || json_object_size(segs) != 3)
+		goto out;
 	json_object_foreach((json_t *)segs, key, s) {
-		const json_t *flags = json_object_get(s, "flags");
-		const char *f = json_string_value(json_array_get(flags, 0));
+		const char *f = segment_flag(s);
 
-		if (!flags) {
-			n_data++;
-			data_digest = digest_of(digests, key);
-		} else if (f && strcmp(f, "backup-final") == 0) {
-			final_digest = digest_of(digests, key);
+		if (!f)
+			goto out;
+		if (!*f && !data_key) {
+			data_key = key;
+			data = s;
+		} else if (strcmp(f, "backup-previous") == 0 && !prev_key) {
+			prev_key = key;
+		} else if (strcmp(f, "backup-final") == 0 && !final_key) {
+			final_key = key;
+		} else {
+			goto out;
 		}
 	}
-	if (n_data == 1 && data_digest && final_digest && strcmp(data_digest, final_digest) == 0) {
-		const json_t *ks = json_object_get(json_object_get(digests, final_digest), "keyslots");
-		uint64_t id;
-
-		if (json_array_size(ks) != 1 || u64_str(json_string_value(json_array_get(ks, 0)), &id) < 0 ||
-		    id >= 32)
-			r = LM_EFORMAT;
-		else {
-			*keyslot = (int)id;
-			r = 1;
-		}
+	if (!data_key || !prev_key || !final_key || u64_member(data, "offset", &off) < 0 ||
+	    off != LM_VOLUME_DATA_OFFSET || u64_member(data, "iv_tweak", &tweak) < 0 || tweak != 0 ||
+	    !str_is(data, "size", "dynamic"))
+		goto out;
+	data_digest = digest_of(digests, data_key);
+	prev_digest = digest_of(digests, prev_key);
+	final_digest = digest_of(digests, final_key);
+	/* The data segment uses the new key, not the old one. */
+	if (!data_digest || !prev_digest || !final_digest || strcmp(data_digest, final_digest) != 0 ||
+	    strcmp(data_digest, prev_digest) == 0)
+		goto out;
+	ks = json_object_get(json_object_get(digests, final_digest), "keyslots");
+	if (json_array_size(ks) != 1 || u64_str(json_string_value(json_array_get(ks, 0)), &id) < 0 || id >= 32) {
+		r = LM_EFORMAT;
+		goto out;
 	}
+	*keyslot = (int)id;
+	r = 1;
+out:
 	json_decref(root);
 	return r;
 }

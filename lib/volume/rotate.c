@@ -17,8 +17,10 @@
 
 #include <libcryptsetup.h>
 
+#include "lambda/crypto.h"
 #include "lambda/log.h"
 #include "lambda/secret.h"
+#include "lambda/util.h"
 #include "lambda/volume.h"
 #include "volume/volume_int.h"
 
@@ -150,6 +152,78 @@ static int lowest_bit(uint32_t v)
 	return __builtin_ctz(v);
 }
 
+/* The reencryption mark: a LUKS2 label that says "the current volume key
+ * was made by a reencryption to this passphrase", so that running a
+ * finished reencryption again does nothing (docs/architecture.md "Key
+ * rotation"). It is MARK_PREFIX and the hex of a tag that HKDF derives
+ * from the volume key with the passphrase as salt: it reveals neither, it
+ * cannot match after the volume key changed, and a rewrap clears it (a
+ * key that another passphrase has unwrapped is no longer one only the new
+ * passphrase ever opened). */
+#define MARK_PREFIX "lm-reencrypted:"
+#define MARK_TAG_BYTES 16u
+#define MARK_SIZE (sizeof(MARK_PREFIX) + 2 * MARK_TAG_BYTES)	/* with the NUL; a label holds 48 */
+
+static int mark_compute(const struct lm_secret *vk, const struct lm_secret *pass, char out[static MARK_SIZE])
+{
+	static const char info[] = "lambda/v1 volume reencrypted";
+	uint8_t tag[MARK_TAG_BYTES];
+	int r;
+
+	r = lm_hkdf_sha256(tag, sizeof(tag), pass->data, pass->size, vk->data, vk->size, (const uint8_t *)info,
+			   sizeof(info) - 1);
+	if (r < 0)
+		return r;
+	memcpy(out, MARK_PREFIX, sizeof(MARK_PREFIX) - 1);
+	lm_hex_encode(out + sizeof(MARK_PREFIX) - 1, tag, sizeof(tag));
+	return 0;
+}
+
+/* The mark that the volume key pass opens on cd would carry. */
+static int mark_of(struct crypt_device *cd, const char *path, int ks, const struct lm_secret *pass,
+		   char out[static MARK_SIZE])
+{
+	struct lm_secret *vk = NULL;
+	size_t size = LM_VOLUME_KEY_BYTES;
+	int r;
+
+	if ((r = lm_secret_new(LM_VOLUME_KEY_BYTES, &vk)) < 0)
+		return r;
+	r = crypt_volume_key_get(cd, ks, (char *)vk->data, &size, (const char *)pass->data, pass->size);
+	if (r < 0)
+		r = r == -EPERM ? LM_EWRONGKEY : cs_fail(path, "unlocking the volume key", r);
+	else
+		r = mark_compute(vk, pass, out);
+	lm_secret_free(vk);
+	return r;
+}
+
+/* 1 when cd carries the mark of a reencryption to pass, 0 when not. */
+static int mark_matches(struct crypt_device *cd, const char *path, const struct lm_secret *pass)
+{
+	const char *label = crypt_get_label(cd);
+	char want[MARK_SIZE];
+	int r;
+
+	if (!label || strncmp(label, MARK_PREFIX, sizeof(MARK_PREFIX) - 1) != 0 || strlen(label) != MARK_SIZE - 1)
+		return 0;
+	if ((r = mark_of(cd, path, CRYPT_ANY_SLOT, pass, want)) < 0)
+		return r;
+	return lm_ct_equal(label, want, MARK_SIZE - 1) ? 1 : 0;
+}
+
+static int mark_set(struct crypt_device *cd, const char *path, const char *mark)
+{
+	const char *label = crypt_get_label(cd);
+	int r;
+
+	if (label && strcmp(label, mark) == 0)
+		return 0;
+	if ((r = crypt_set_label(cd, mark, crypt_get_subsystem(cd))) < 0)
+		return cs_fail(path, "writing the label", r);
+	return 0;
+}
+
 /* The rewrap on a loaded, checked device that is not reencrypting. Each
  * step re-derives the state from the header, so any prefix of a previous
  * run is picked up where it stopped. */
@@ -188,7 +262,10 @@ static int rewrap_loaded(struct crypt_device *cd, const char *path, const struct
 			lm_err("volume %s: the old key opens no keyslot; nothing changed", path);
 			return LM_EWRONGKEY;
 		}
-		/* Step 1: the new keyslot, checked. */
+		/* Step 1: the new keyslot, checked; the old passphrase has
+		 * seen the volume key, so a reencryption mark goes first. */
+		if (crypt_get_label(cd) && *crypt_get_label(cd) && (r = mark_set(cd, path, "")) < 0)
+			return r;
 		if ((ks = lowest_free_slot(cd)) < 0)
 			return cs_fail(path, "finding a free keyslot", -ENOSPC);
 		if ((r = add_checked(cd, path, ks, old_pass, new_pass)) < 0)
@@ -258,32 +335,55 @@ out:
 	return r;
 }
 
-/* Whether the reencryption of path has moved all data and only lacks its
- * final header update (1), or not (0). */
-static int reencrypt_is_done(const char *path, int *keyslot)
+/* Whether the reencryption on cd has moved all data and only lacks its
+ * final header update (1), or not (0). Judged on the header copy that
+ * libcryptsetup itself loaded, so a torn copy cannot mislead it. */
+static int reencrypt_is_done(struct crypt_device *cd, const char *path, int *keyslot)
 {
-	uint8_t first[LM_LUKS2_BIN_SIZE], *buf = NULL;
-	uint64_t hs;
-	ssize_t n;
-	int fd, r;
+	const char *json = NULL;
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return LM_EIO;
-	n = pread(fd, first, sizeof(first), 0);
-	if (n < 0 || (r = lm_luks2_hdr_size(first, (size_t)n, &hs)) < 0) {
-		r = LM_EFORMAT;
-		goto out;
+	if ((r = crypt_dump_json(cd, &json, 0)) < 0)
+		return cs_fail(path, "crypt_dump_json", r);
+	if ((r = lm_luks2_reencrypt_is_done(json, keyslot)) < 0)
+		lm_err("volume %s: cannot tell how far the reencryption got", path);
+	return r;
+}
+
+/* The restore below is one write of the whole header area in file order:
+ * both header copies, then the keyslots. A kill inside it could leave the
+ * new header copies in force with their keyslot area not yet written,
+ * opening with nothing. So the new keyslot 0 area is written first, where
+ * the old header keeps nothing it needs (not over ks, the old header's
+ * keyslot of the new key): then every prefix of the restore opens with
+ * new_pass, through the old header's keyslot ks or the new keyslot 0. */
+static int prewrite_keyslot(struct crypt_device *cd, struct crypt_device *hd, const char *path, const char *tmp,
+			    int ks)
+{
+	uint64_t off, len, ks_off, ks_len;
+	uint8_t *buf = NULL;
+	int r, in = -1, out = -1;
+
+	if ((r = crypt_keyslot_area(hd, 0, &off, &len)) < 0 || (r = crypt_keyslot_area(cd, ks, &ks_off, &ks_len)) < 0)
+		return cs_fail(path, "crypt_keyslot_area", r);
+	if (off < ks_off + ks_len && ks_off < off + len) {
+		lm_err("volume %s: the final keyslot would overwrite the new key's keyslot", path);
+		return LM_ESTATE;
 	}
-	if (!(buf = malloc(hs))) {
-		r = LM_ENOMEM;
-		goto out;
-	}
-	n = pread(fd, buf, hs, 0);
-	r = n == (ssize_t)hs ? lm_luks2_reencrypt_is_done(buf, hs, keyslot) : LM_EIO;
-out:
+	if (!(buf = malloc(len)))
+		return LM_ENOMEM;
+	in = open(tmp, O_RDONLY | O_CLOEXEC);
+	out = open(path, O_WRONLY | O_CLOEXEC);
+	if (in < 0 || out < 0 || pread(in, buf, len, (off_t)off) != (ssize_t)len ||
+	    pwrite(out, buf, len, (off_t)off) != (ssize_t)len || fdatasync(out) < 0)
+		r = cs_fail(path, "writing the final keyslot", -errno);
+	else
+		r = 0;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
 	free(buf);
-	close(fd);
 	return r;
 }
 
@@ -306,7 +406,7 @@ static int finish_by_restore(struct crypt_device *cd, const char *path, int ks, 
 	};
 	struct crypt_device *hd = NULL, *target = NULL;
 	struct lm_secret *vk = NULL;
-	char *tmp = NULL;
+	char *tmp = NULL, mark[MARK_SIZE];
 	int r, fd = -1;
 	size_t size = LM_VOLUME_KEY_BYTES;
 
@@ -338,6 +438,14 @@ static int finish_by_restore(struct crypt_device *cd, const char *path, int ks, 
 		r = cs_fail(path, "building the final header", r);
 		goto out;
 	}
+	if ((r = mark_compute(vk, new_pass, mark)) < 0)
+		goto out;
+	if ((r = crypt_set_label(hd, mark, NULL)) < 0) {
+		r = cs_fail(path, "labelling the final header", r);
+		goto out;
+	}
+	if ((r = prewrite_keyslot(cd, hd, path, tmp, ks)) < 0)
+		goto out;
 	if ((r = crypt_init(&target, path)) < 0 || (r = crypt_header_restore(target, CRYPT_LUKS2, tmp)) < 0) {
 		r = cs_fail(path, "writing the final header", r);
 		goto out;
@@ -369,6 +477,33 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
 	return p->fn ? p->fn(p->ctx, offset, size) != 0 : 0;
 }
 
+/* A reencryption step was cut short (a hot zone flagged
+ * "in-reencryption"): libcryptsetup restores that hot zone from its
+ * checksums (each block whose data still matches the checksum taken
+ * before the step is still under the old key and is reencrypted, any
+ * other block was already written under the new key) and commits the
+ * step. What it leaves may be the finished state of the last hot zone, so
+ * the caller reloads the header and judges again before resuming. */
+static int reencrypt_recover(struct crypt_device *cd, const char *path, const struct lm_secret *new_pass)
+{
+	struct crypt_params_reencrypt params = {
+		.mode = CRYPT_REENCRYPT_REENCRYPT,
+		.direction = CRYPT_REENCRYPT_FORWARD,
+		.resilience = "checksum",
+		.hash = "sha256",
+		.max_hotzone_size = HOTZONE_SECTORS,
+		.flags = CRYPT_REENCRYPT_RECOVERY,
+	};
+	int r;
+
+	lm_info("volume %s: recovering an interrupted reencryption step", path);
+	r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *)new_pass->data, new_pass->size,
+					       CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &params);
+	if (r == -EPERM)
+		return LM_EWRONGKEY;
+	return r < 0 ? cs_fail(path, "reencryption recovery", r) : 0;
+}
+
 /* Starts (or, when the header says one is under way, resumes) the
  * reencryption to a new volume key under new_pass and runs it. */
 static int reencrypt_run(struct crypt_device *cd, const char *path, const struct lm_secret *new_pass,
@@ -387,25 +522,18 @@ static int reencrypt_run(struct crypt_device *cd, const char *path, const struct
 		.luks2 = &luks2,
 	};
 	const char *pass = (const char *)new_pass->data;
+	char mark[MARK_SIZE];
 	int r, ks_new;
 
 	if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE) {
 		int ks_final = -1;
 
-		if ((r = reencrypt_is_done(path, &ks_final)) < 0)
+		/* Only a clean state comes here: a hot zone cut short was
+		 * recovered first (reencrypt_recover). */
+		if ((r = reencrypt_is_done(cd, path, &ks_final)) < 0)
 			return r;
 		if (r == 1)
 			return finish_by_restore(cd, path, ks_final, new_pass);
-		if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_CRASH) {
-			/* A step was cut short: libcryptsetup first restores its
-			 * hot zone from the checksums, then the run resumes. */
-			lm_info("volume %s: recovering an interrupted reencryption step", path);
-			params.flags = CRYPT_REENCRYPT_RECOVERY;
-			r = crypt_reencrypt_init_by_passphrase(cd, NULL, pass, new_pass->size, CRYPT_ANY_SLOT,
-							       CRYPT_ANY_SLOT, NULL, NULL, &params);
-			if (r < 0)
-				return r == -EPERM ? LM_EWRONGKEY : cs_fail(path, "reencryption recovery", r);
-		}
 		lm_info("volume %s: resuming an interrupted reencryption", path);
 		params.flags = CRYPT_REENCRYPT_RESUME_ONLY;
 		r = crypt_reencrypt_init_by_passphrase(cd, NULL, pass, new_pass->size, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
@@ -419,6 +547,12 @@ static int reencrypt_run(struct crypt_device *cd, const char *path, const struct
 		if (ks_new < 0)
 			return cs_fail(path, "adding the new volume key", ks_new);
 		lm_info("volume %s: new volume key in keyslot %d", path, ks_new);
+		/* The mark of the new key goes in now: once the data is under
+		 * it, however the run ends (libcryptsetup's own final update,
+		 * our restore, a recovery), a re-run finds it and does nothing.
+		 * Before that the mark does not match the key in use. */
+		if ((r = mark_of(cd, path, ks_new, new_pass, mark)) < 0 || (r = mark_set(cd, path, mark)) < 0)
+			return r;
 		r = crypt_reencrypt_init_by_passphrase(cd, NULL, pass, new_pass->size, 0, ks_new, "aes",
 						       "xts-plain64", &params);
 	}
@@ -442,21 +576,39 @@ int lm_volume_reencrypt(const char *path, const struct lm_secret *old_pass, cons
 {
 	struct progress prog = { .fn = progress, .ctx = ctx };
 	struct crypt_device *cd = NULL;
+	char mark[MARK_SIZE];
 	int r;
 
 	if ((r = check_args(path, old_pass, new_pass)) < 0 || (r = load(path, &cd)) < 0)
 		return r;
-	if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_NONE &&
-	    (r = rewrap_loaded(cd, path, old_pass, new_pass)) < 0)
-		goto out;
+	if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_CRASH) {
+		if ((r = reencrypt_recover(cd, path, new_pass)) < 0)
+			goto out;
+		crypt_free(cd);
+		cd = NULL;
+		if ((r = load(path, &cd)) < 0)
+			goto out;
+	}
+	if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_NONE) {
+		if ((r = rewrap_loaded(cd, path, old_pass, new_pass)) < 0 || (r = mark_matches(cd, path, new_pass)) < 0)
+			goto out;
+		if (r == 1) {
+			lm_info("volume %s: already reencrypted to this key; nothing to do", path);
+			r = 0;
+			goto out;
+		}
+	}
 	if ((r = reencrypt_run(cd, path, new_pass, &prog)) < 0)
 		goto out;
 	/* libcryptsetup drops the old key's keyslot at the end; the new key
-	 * moves to keyslot 0 like any rewrap. Reload: the header changed
-	 * under the reencryption's own handle. */
+	 * moves to keyslot 0 like any rewrap, then the mark says that this
+	 * volume key is done. Reload: the header changed under the
+	 * reencryption's own handle. A crash before the mark costs a second
+	 * reencryption on a re-run, nothing more. */
 	crypt_free(cd);
 	cd = NULL;
-	if ((r = load(path, &cd)) < 0 || (r = rewrap_loaded(cd, path, NULL, new_pass)) < 0)
+	if ((r = load(path, &cd)) < 0 || (r = rewrap_loaded(cd, path, NULL, new_pass)) < 0 ||
+	    (r = mark_of(cd, path, CRYPT_ANY_SLOT, new_pass, mark)) < 0 || (r = mark_set(cd, path, mark)) < 0)
 		goto out;
 	lm_info("volume %s: reencrypted under a new volume key", path);
 out:

@@ -40,13 +40,16 @@ LM_MUST_CHECK int lm_luks2_hdr_size(const uint8_t *buf, size_t size, uint64_t *h
  * sequence id. LM_EFORMAT with the reason logged otherwise. */
 LM_MUST_CHECK int lm_luks2_header_check(const uint8_t *buf, size_t size, unsigned flags);
 
-/* On a header that passed lm_luks2_header_check with a reencryption in
- * progress: 1 when its primary copy says the whole data area is already
- * under the new key (one data segment, bound to the digest of the
- * backup-final segment) and only the final metadata update is missing,
- * with *keyslot = the keyslot of the new key; 0 otherwise; LM_EFORMAT when
- * it cannot tell. */
-LM_MUST_CHECK int lm_luks2_reencrypt_is_done(const uint8_t *buf, size_t size, int *keyslot);
+/* On the JSON area of a header with a reencryption in progress, as
+ * libcryptsetup loaded it (crypt_dump_json: the copy it uses): 1 when all
+ * data is already under the new key and only the final metadata update is
+ * missing, with *keyslot = the keyslot of the new key; 0 otherwise, in
+ * particular while a hot zone is flagged "in-reencryption" (even the last
+ * one); LM_EFORMAT when it cannot tell. Exactly segments "0" (the data
+ * segment: the whole device, no flags), "1" (backup-previous) and "2"
+ * (backup-final), the data segment bound to the digest of backup-final
+ * and not to that of backup-previous. */
+LM_MUST_CHECK int lm_luks2_reencrypt_is_done(const char *json, int *keyslot);
 
 struct crypt_device;
 struct lm_secret;

@@ -9,6 +9,7 @@
  * with the data intact. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +40,7 @@
 #define IMG_SIZE LM_VOLUME_MIN_SIZE
 #define DATA_SIZE (IMG_SIZE - LM_VOLUME_DATA_OFFSET)
 #define SECTORS (DATA_SIZE / LM_VOLUME_SECTOR_SIZE)
+#define HOTZONE_SECTORS (4u << 11)	/* as lib/volume/rotate.c, 512-byte sectors */
 
 static char g_dir[64];
 static struct lm_secret *g_a, *g_b, *g_c;
@@ -299,12 +303,21 @@ static void cs_destroy(const char *p, int ks)
 	crypt_free(cd);
 }
 
-/* A fresh volume under A with the data pattern. */
+static void copy_file(const char *from, const char *to);
+
+/* A fresh volume under A with the data pattern: a copy of one made once
+ * (the crash tests make hundreds). */
 static void fresh(char *p, size_t size, const char *name)
 {
+	static char tmpl[128];
+
+	if (!tmpl[0]) {
+		img_path(tmpl, sizeof(tmpl), "template.img");
+		assert_int_equal(lm_volume_create(tmpl, IMG_SIZE, g_a), 0);
+		write_pattern(tmpl, g_a);
+	}
 	img_path(p, size, name);
-	assert_int_equal(lm_volume_create(p, IMG_SIZE, g_a), 0);
-	write_pattern(p, g_a);
+	copy_file(tmpl, p);
 }
 
 static void test_resume_states(void **state)
@@ -542,18 +555,121 @@ static bool run_killed(const char *p, enum op op, long delay_us, int calls)
 	return true;
 }
 
-/* After a kill: the header is one we accept, A or B opens it, and a re-run
- * finishes with the data intact. */
-static void check_after_kill(const char *p, enum op op)
+/* ---- keeping what a failed crash check saw ---- */
+
+static void copy_file(const char *from, const char *to)
 {
-	assert_int_equal(lm_volume_check_header(p), 0);
-	assert_true(opens(p, g_a) || opens(p, g_b));
-	if (op == OP_REWRAP)
-		assert_int_equal(lm_volume_rewrap(p, g_a, g_b), 0);
-	else
-		assert_int_equal(lm_volume_reencrypt(p, g_a, g_b, NULL, NULL), 0);
-	expect_rotated(p, g_b, g_a);
-	assert_int_equal(bad_sectors(p, g_b), 0);
+	uint8_t *buf;
+	size_t size;
+
+	assert_int_equal(lm_file_read(from, IMG_SIZE, &buf, &size), 0);
+	(void)unlink(to);
+	assert_int_equal(lm_file_write_new(to, buf, size, 0600), 0);
+	free(buf);
+}
+
+/* Where failed crash checks keep their images: $LM_TEST_KEEP_DIR or
+ * /var/tmp/lm-rotate-kept. */
+static const char *keep_dir(void)
+{
+	const char *d = getenv("LM_TEST_KEEP_DIR");
+
+	d = d && *d ? d : "/var/tmp/lm-rotate-kept";
+	assert_int_equal(lm_mkdir_p(d, 0700), 0);
+	return d;
+}
+
+/* Soft versions of the checks: a description of the first failure, or
+ * NULL. The image as the kill left it is in killed. */
+static char g_why[256];
+
+static const char *why(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(g_why, sizeof(g_why), fmt, ap);
+	va_end(ap);
+	return g_why;
+}
+
+/* Counts the sectors that do not decrypt to the pattern under the key that
+ * pass opens, and the first and last of them. */
+static uint64_t bad_range(const char *p, const struct lm_secret *pass, uint64_t *first, uint64_t *last)
+{
+	uint8_t vk[64], pt[LM_VOLUME_SECTOR_SIZE], ct[LM_VOLUME_SECTOR_SIZE], want[LM_VOLUME_SECTOR_SIZE];
+	uint64_t bad = 0;
+	int fd = open(p, O_RDONLY);
+
+	assert_true(fd >= 0);
+	get_volume_key(p, pass, vk);
+	for (uint64_t k = 0; k < SECTORS; k++) {
+		assert_int_equal(pread(fd, ct, sizeof(ct), (off_t)(LM_VOLUME_DATA_OFFSET + k * sizeof(ct))),
+				 (ssize_t)sizeof(ct));
+		xts_sector(vk, k, ct, pt, 0);
+		pattern(k, want);
+		if (memcmp(pt, want, sizeof(pt)) != 0) {
+			if (!bad++)
+				*first = k;
+			*last = k;
+		}
+	}
+	close(fd);
+	lm_memzero(vk, sizeof(vk));
+	return bad;
+}
+
+static const char *verify_after_kill(const char *p, enum op op)
+{
+	uint64_t first = 0, last = 0, bad;
+	struct crypt_device *cd;
+	enum lm_volume_state st;
+	int r;
+
+	if ((r = lm_volume_check_header(p)) != 0)
+		return why("header refused after the kill (%d)", r);
+	if (!opens(p, g_a) && !opens(p, g_b))
+		return why("neither key opens the volume after the kill");
+	r = op == OP_REWRAP ? lm_volume_rewrap(p, g_a, g_b) : lm_volume_reencrypt(p, g_a, g_b, NULL, NULL);
+	if (r != 0)
+		return why("the re-run failed (%d)", r);
+	if ((r = lm_volume_check_header(p)) != 0 || lm_volume_state(p, &st) != 0 || st != LM_VOLUME_AT_REST)
+		return why("not at rest after the re-run (%d)", r);
+	if (!opens(p, g_b) || opens(p, g_a))
+		return why("keys after the re-run: new %d, old %d", opens(p, g_b), opens(p, g_a));
+	assert_int_equal(crypt_init(&cd, p), 0);
+	assert_int_equal(crypt_load(cd, CRYPT_LUKS2, NULL), 0);
+	r = crypt_keyslot_status(cd, 0) == CRYPT_SLOT_ACTIVE_LAST;
+	crypt_free(cd);
+	if (!r)
+		return why("keyslot 0 is not the only keyslot after the re-run");
+	if ((bad = bad_range(p, g_b, &first, &last)))
+		return why("%" PRIu64 " sectors wrong after the re-run, sectors %" PRIu64 "..%" PRIu64
+			   " (hot zones %" PRIu64 "..%" PRIu64 ")", bad, first, last,
+			   first * LM_VOLUME_SECTOR_SIZE / 512 / HOTZONE_SECTORS,
+			   last * LM_VOLUME_SECTOR_SIZE / 512 / HOTZONE_SECTORS);
+	return NULL;
+}
+
+/* After a kill: the header is one we accept, A or B opens it, and a re-run
+ * finishes with the data intact. On a failure the image as the kill left
+ * it is kept, with the kill point in its name, and the path printed. */
+static void check_after_kill(const char *p, enum op op, const char *point)
+{
+	char killed[160], kept[512];
+	const char *fail;
+
+	snprintf(killed, sizeof(killed), "%s.killed", p);
+	copy_file(p, killed);
+	if (!(fail = verify_after_kill(p, op))) {
+		unlink(killed);
+		return;
+	}
+	snprintf(kept, sizeof(kept), "%s/%s-%s-%ld.img", keep_dir(), op == OP_REWRAP ? "rewrap" : "reencrypt", point,
+		 (long)getpid());
+	copy_file(killed, kept);
+	unlink(killed);
+	fail_msg("kill at %s: %s; the killed image is kept in %s", point, fail, kept);
 }
 
 static long now_us(void)
@@ -579,12 +695,16 @@ static void crash_loop(enum op op, int points)
 	duration = now_us() - t0;
 	expect_rotated(p, g_b, g_a);
 	for (int i = 0; i <= points; i++) {
+		char point[64];
+		long delay = duration * i / points;
+
 		fresh(p, sizeof(p), "crash.img");
-		if (run_killed(p, op, duration * i / points, 0))
+		if (run_killed(p, op, delay, 0))
 			killed++;
 		else
 			finished++;
-		check_after_kill(p, op);
+		snprintf(point, sizeof(point), "t%ldus-of-%ldus", delay, duration);
+		check_after_kill(p, op, point);
 	}
 	print_message("  %s (%ld us): %d killed, %d finished before the kill\n",
 		      op == OP_REWRAP ? "rewrap" : "reencrypt", duration, killed, finished);
@@ -610,10 +730,132 @@ static void test_crash_reencrypt_hotzones(void **state)
 	(void)state;
 	/* The hook is the progress callback: the library reads nothing. */
 	for (int calls = 1; calls <= 5; calls++) {
+		char point[32];
+
 		fresh(p, sizeof(p), "crash-hz.img");
 		(void)run_killed(p, OP_REENCRYPT, -1, calls);
-		check_after_kill(p, OP_REENCRYPT);
+		snprintf(point, sizeof(point), "hotzone%d", calls);
+		check_after_kill(p, OP_REENCRYPT, point);
 	}
+}
+
+/* ---- kills before every write to the image (ptrace) ---- */
+
+static bool is_write(uint64_t nr)
+{
+	return nr == SYS_write || nr == SYS_pwrite64 || nr == SYS_writev || nr == SYS_pwritev ||
+	       nr == SYS_pwritev2;
+}
+
+/* Whether descriptor fd of pid is the file img. */
+static bool fd_is(pid_t pid, uint64_t fd, const struct stat *img)
+{
+	char link[64];
+	struct stat st;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%" PRIu64, (int)pid, fd);
+	return stat(link, &st) == 0 && st.st_dev == img->st_dev && st.st_ino == img->st_ino;
+}
+
+/* Runs op in a traced child and kills it when it enters its n-th write
+ * system call on the image, so that every write before it happened and
+ * none after; n = 0 lets it finish. Returns the number of writes seen, -1
+ * when this host does not allow ptrace. */
+static int run_killed_at_write(const char *p, enum op op, int n)
+{
+	struct stat img;
+	int st, sig = 0, writes = 0;
+	bool killed = false;
+	pid_t pid;
+
+	assert_int_equal(stat(p, &img), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int r;
+
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+			_exit(2);
+		raise(SIGSTOP);
+		r = op == OP_REWRAP ? lm_volume_rewrap(p, g_a, g_b) : lm_volume_reencrypt(p, g_a, g_b, NULL, NULL);
+		_exit(r == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 2)
+		return -1;
+	assert_true(WIFSTOPPED(st));
+	assert_int_equal(ptrace(PTRACE_SETOPTIONS, pid, NULL,
+				(void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)), 0);
+	for (;;) {
+		struct __ptrace_syscall_info info;
+
+		if (!killed)
+			assert_int_equal(ptrace(PTRACE_SYSCALL, pid, NULL, (void *)(long)sig), 0);
+		sig = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			break;
+		if (killed || WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+			sig = killed ? 0 : WSTOPSIG(st);
+			continue;
+		}
+		if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof(info), &info) <= 0 ||
+		    info.op != PTRACE_SYSCALL_INFO_ENTRY || !is_write(info.entry.nr) ||
+		    !fd_is(pid, info.entry.args[0], &img))
+			continue;
+		if (++writes == n) {
+			kill(pid, SIGKILL);
+			killed = true;
+		}
+	}
+	if (killed)
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	else
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return writes;
+}
+
+/* Kills op before each of its writes to the image in turn: with
+ * LM_TEST_CRASH_ALL set before every one, otherwise before each write of
+ * the last tenth (the end of the last hot zone and the final header updates, where
+ * the finished state is judged) and before sparse ones earlier, to stay
+ * within the unit test timeout. */
+static void crash_writes(enum op op)
+{
+	char p[128], point[64];
+	int total, dense_from, done = 0;
+	bool all = getenv("LM_TEST_CRASH_ALL") != NULL;
+
+	fresh(p, sizeof(p), "crash-w.img");
+	total = run_killed_at_write(p, op, 0);
+	if (total < 0)
+		skip();
+	expect_rotated(p, g_b, g_a);
+	assert_true(total >= 2);
+	dense_from = all ? 1 : total - (op == OP_REWRAP ? total / 3 : total / 10);
+	for (int n = 1; n <= total; n++) {
+		if (n < dense_from && n % (op == OP_REWRAP ? 4 : 32) != 1)
+			continue;
+		fresh(p, sizeof(p), "crash-w.img");
+		assert_int_equal(run_killed_at_write(p, op, n), n);
+		snprintf(point, sizeof(point), "write%d-of-%d", n, total);
+		check_after_kill(p, op, point);
+		done++;
+	}
+	print_message("  %s: %d writes to the image, killed before %d of them\n",
+		      op == OP_REWRAP ? "rewrap" : "reencrypt", total, done);
+}
+
+static void test_crash_rewrap_writes(void **state)
+{
+	(void)state;
+	crash_writes(OP_REWRAP);
+}
+
+static void test_crash_reencrypt_writes(void **state)
+{
+	(void)state;
+	crash_writes(OP_REENCRYPT);
 }
 
 int main(void)
@@ -628,7 +870,13 @@ int main(void)
 		cmocka_unit_test(test_crash_rewrap_timed),
 		cmocka_unit_test(test_crash_reencrypt_timed),
 		cmocka_unit_test(test_crash_reencrypt_hotzones),
+		cmocka_unit_test(test_crash_rewrap_writes),
+		cmocka_unit_test(test_crash_reencrypt_writes),
 	};
 
+	/* LM_TEST_FILTER=test_crash_reencrypt_timed runs that test alone (for
+	 * running one crash test in a loop). */
+	if (getenv("LM_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("LM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
