@@ -215,11 +215,15 @@ static int mark_matches(struct crypt_device *cd, const char *path, const struct 
 static int mark_set(struct crypt_device *cd, const char *path, const char *mark)
 {
 	const char *label = crypt_get_label(cd);
+	char subsystem[48];
 	int r;
 
 	if (label && strcmp(label, mark) == 0)
 		return 0;
-	if ((r = crypt_set_label(cd, mark, crypt_get_subsystem(cd))) < 0)
+	/* The subsystem field is kept; libcryptsetup copies it from the
+	 * argument, which must not point into its own header. */
+	snprintf(subsystem, sizeof(subsystem), "%s", crypt_get_subsystem(cd) ? crypt_get_subsystem(cd) : "");
+	if ((r = crypt_set_label(cd, mark, subsystem)) < 0)
 		return cs_fail(path, "writing the label", r);
 	return 0;
 }
