@@ -386,6 +386,7 @@ out:
  * image's header and that the derived passphrase opens it. */
 static int volume_prepare(struct guest *g, const struct lm_secret *slot, const char **why)
 {
+	enum lm_volume_state state;
 	char *path = NULL;
 	struct stat st;
 	int r;
@@ -402,8 +403,12 @@ static int volume_prepare(struct guest *g, const struct lm_secret *slot, const c
 		lm_info("first boot: creating the encrypted volume");
 		if ((r = lm_volume_create(path, g->volume_size, slot)) < 0)
 			*why = "cannot create the encrypted volume";
-	} else if ((r = lm_volume_check_header(path)) < 0) {
+	} else if ((r = lm_volume_state(path, &state)) < 0) {
 		*why = "the volume header is not acceptable";
+	} else if (state == LM_VOLUME_REENCRYPTING) {
+		/* Half the data is under each key: finish it first. */
+		r = LM_ESTATE;
+		*why = "a volume reencryption was interrupted: run lambda key rotate --reencrypt again";
 	} else if ((r = lm_volume_check_passphrase(path, slot)) < 0) {
 		*why = r == LM_EWRONGKEY ? "wrong key: the released key does not unlock this instance's volume "
 					   "(it was made with another master key)"
