@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "client.h"
 #include "cmds.h"
+#include "instance.h"
 #include "lambda/attest.h"
 #include "lambda/crypto.h"
 #include "lambda/json.h"
@@ -60,7 +61,7 @@ static bool id_is_safe(const char *id)
 	return true;
 }
 
-static int check_id(const char *id)
+int cli_check_id(const char *id)
 {
 	if (!id_is_safe(id)) {
 		cli_error("'%s' is not an instance id (inst_...)", id);
@@ -70,7 +71,7 @@ static int check_id(const char *id)
 }
 
 /* Loads the CMK; a key file others can read gets the chmod hint, exit 3. */
-static int load_key(const char *path, struct lm_secret **cmk, char key_id[static LM_KEY_ID_STR_SIZE])
+int cli_load_cmk(const char *path, struct lm_secret **cmk, char key_id[static LM_KEY_ID_STR_SIZE])
 {
 	uint8_t id[LM_KEY_ID_BYTES];
 	int r;
@@ -97,7 +98,7 @@ static int load_key(const char *path, struct lm_secret **cmk, char key_id[static
 
 /* The instance records the public id of the CMK it was created with: a
  * different key is refused here, before it is used, naming the one needed. */
-static int check_instance_key(const json_t *inst, const char *id, const char *key_path, const char *key_id)
+int cli_check_instance_key(const json_t *inst, const char *id, const char *key_path, const char *key_id)
 {
 	const char *inst_key = lm_json_str(inst, "key_id");
 
@@ -109,7 +110,7 @@ static int check_instance_key(const json_t *inst, const char *id, const char *ke
 }
 
 /* region KEK -> instance KEK, as DESIGN.md section 4. */
-static int derive_instance_kek(const struct lm_secret *cmk, const char *region, const char *instance_id,
+int cli_instance_kek(const struct lm_secret *cmk, const char *region, const char *instance_id,
 			       struct lm_secret **out)
 {
 	struct lm_secret *region_kek = NULL;
@@ -123,7 +124,7 @@ out:
 	return r;
 }
 
-static int get_instance(struct lm_client *c, const char *id, json_t **out)
+int cli_get_instance(struct lm_client *c, const char *id, json_t **out)
 {
 	char path[128];
 
@@ -135,7 +136,7 @@ static int get_instance(struct lm_client *c, const char *id, json_t **out)
  * Shows each transition on stderr when that is a terminal. A status in
  * none of want that is final (exited, failed, deleted) ends the wait with
  * LM_ESTATE; the deadline with LM_EBUSY. *out gets the last instance. */
-static int wait_status(struct lm_client *c, const char *id, const char *const want[], const char *from,
+int cli_wait_status(struct lm_client *c, const char *id, const char *const want[], const char *from,
 		       uint64_t deadline_ms, json_t **out)
 {
 	const char *const final[] = { "exited", "failed", "stopped", "deleted", NULL };
@@ -150,7 +151,7 @@ static int wait_status(struct lm_client *c, const char *id, const char *const wa
 
 		json_decref(inst);
 		inst = NULL;
-		if ((r = get_instance(c, id, &inst)) < 0)
+		if ((r = cli_get_instance(c, id, &inst)) < 0)
 			return r;
 		st = lm_json_str(inst, "status");
 		if (!st) {
@@ -462,6 +463,43 @@ static int verify_for_release(const struct create_opts *o, const char *id, const
 	return 0;
 }
 
+/* Fetches evidence of instance id for a fresh nonce and verifies it as
+ * for a key release (verify_for_release), printing every check. On success
+ * (exit status 0) guest_pk is the attested guest key, *v the verdict;
+ * evidence that was not verified is exit status 1 with the failed check
+ * named, what_not says what is withheld. The one attestation path of create,
+ * start and key rotation. */
+int cli_attest_instance(struct lm_client *c, const struct cli_attest_opts *ao, const char *id,
+			uint8_t guest_pk[static LM_X25519_BYTES], struct lm_verdict *v)
+{
+	struct create_opts o = { .type = ao->type, .image = ao->image, .expect_measurement = ao->expect_measurement,
+				 .allow_sim = ao->allow_sim };
+	struct lm_evidence *ev = NULL;
+	uint8_t nonce[NONCE_BYTES];
+	int r, ex;
+
+	if ((r = lm_random(nonce, sizeof(nonce))) < 0 ||
+	    (r = fetch_evidence(c, id, nonce, sizeof(nonce), &ev, NULL)) < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+	r = verify_for_release(&o, id, ev, nonce, guest_pk, v);
+	if (r < 0) {
+		ex = r == LM_EFORMAT ? LM_EXIT_USAGE : lm_exit_code(r);
+		goto out;
+	}
+	if (!v->verified) {
+		cli_error("%s: attestation NOT verified (%s): %s", id,
+			  v->first_failed >= 0 ? v->checks[v->first_failed].name : "?", ao->what_not);
+		ex = LM_EXIT_FAIL;
+		goto out;
+	}
+	ex = LM_EXIT_OK;
+out:
+	lm_evidence_free(ev);
+	return ex;
+}
+
 /* Seals KEK || workload to the guest and posts it. */
 static int release_keys(struct lm_client *c, const struct create_opts *o, const struct lm_secret *cmk,
 			const char *id, const char *region, const char *volume_id,
@@ -474,7 +512,7 @@ static int release_keys(struct lm_client *c, const struct create_opts *o, const 
 	json_t *body = NULL;
 	int r;
 
-	if ((r = derive_instance_kek(cmk, region, id, &kek)) < 0 ||
+	if ((r = cli_instance_kek(cmk, region, id, &kek)) < 0 ||
 	    (r = build_release(kek, id, volume_id, o->args, o->arg_count, o->env, o->env_count, &pt)) < 0)
 		goto out;
 	snprintf(info, sizeof(info), "%s%s", LM_HPKE_INFO_PREFIX, id);
@@ -509,14 +547,16 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 			      const char *id, const char *region, const char *volume_id, const char *status,
 			      uint64_t deadline)
 {
-	struct lm_evidence *ev = NULL;
+	struct cli_attest_opts ao = { .type = o->type, .image = o->image, .expect_measurement = o->expect_measurement,
+				      .allow_sim = o->allow_sim };
 	struct lm_verdict v;
-	uint8_t nonce[NONCE_BYTES], guest_pk[LM_X25519_BYTES];
+	uint8_t guest_pk[LM_X25519_BYTES];
+	char what_not[160];
 	json_t *cur = NULL;
 	int r, ex;
 
 	/* 2. Wait for the guest to be ready for its keys. */
-	r = wait_status(c, id, (const char *const[]){ "awaiting_key", NULL },
+	r = cli_wait_status(c, id, (const char *const[]){ "awaiting_key", NULL },
 			status, deadline, &cur);
 	if (r < 0) {
 		ex = lm_exit_code(r);
@@ -524,22 +564,10 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 	}
 
 	/* 3. Fresh evidence bound to our nonce, verified here. */
-	if ((r = lm_random(nonce, sizeof(nonce))) < 0 ||
-	    (r = fetch_evidence(c, id, nonce, sizeof(nonce), &ev, NULL)) < 0) {
-		ex = lm_exit_code(r);
+	snprintf(what_not, sizeof(what_not), "no key released; remove it with 'lambda delete instance %s'", id);
+	ao.what_not = what_not;
+	if ((ex = cli_attest_instance(c, &ao, id, guest_pk, &v)) != LM_EXIT_OK)
 		goto out;
-	}
-	r = verify_for_release(o, id, ev, nonce, guest_pk, &v);
-	if (r < 0) {
-		ex = r == LM_EFORMAT ? LM_EXIT_USAGE : lm_exit_code(r);
-		goto out;
-	}
-	if (!v.verified) {
-		cli_error("%s: attestation NOT verified (%s): no key released; remove it with 'lambda delete "
-			  "instance %s'", id, v.first_failed >= 0 ? v.checks[v.first_failed].name : "?", id);
-		ex = LM_EXIT_FAIL;
-		goto out;
-	}
 
 	/* 4. Key release: KEK and workload sealed to the attested guest key. */
 	if ((r = release_keys(c, o, *cmk, id, region, volume_id, guest_pk)) < 0) {
@@ -552,7 +580,7 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 	/* 5. Running (a short workload may already have finished). */
 	json_decref(cur);
 	cur = NULL;
-	r = wait_status(c, id, (const char *const[]){ "running", "exited", "failed", NULL }, "awaiting_key",
+	r = cli_wait_status(c, id, (const char *const[]){ "running", "exited", "failed", NULL }, "awaiting_key",
 			deadline, &cur);
 	if (r < 0) {
 		ex = lm_exit_code(r);
@@ -575,7 +603,6 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 	}
 out:
 	lm_memzero(guest_pk, sizeof(guest_pk));
-	lm_evidence_free(ev);
 	json_decref(cur);
 	return ex;
 }
@@ -662,7 +689,7 @@ static int parse_create(int argc, char **argv, struct create_opts *o, bool is_st
 		return LM_EXIT_USAGE;
 	}
 	if (is_start && !id_is_safe(o->id))
-		return check_id(o->id);
+		return cli_check_id(o->id);
 	if (!is_start && (!o->type || !o->region || !o->key_path)) {
 		cli_error("create instance needs --type, --region and --encryption-key");
 		return LM_EXIT_USAGE;
@@ -691,7 +718,7 @@ int cmd_create_instance(int argc, char **argv)
 		return cli_fail(LM_ENOMEM, "create instance");
 	if ((ex = parse_create(argc, argv, &o, false)) != LM_EXIT_OK)
 		goto out;
-	if ((ex = load_key(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_load_cmk(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
 		goto out;
 	if ((r = cli_connect(&c)) < 0) {
 		ex = lm_exit_code(r);
@@ -779,7 +806,7 @@ static int parse_simple(int argc, char **argv, bool *json, bool *keep_volume, co
 			return LM_EXIT_USAGE;
 		}
 		*id = argv[optind];
-		return check_id(*id);
+		return cli_check_id(*id);
 	}
 	if (argc != optind) {
 		cli_error("unexpected argument '%s'", argv[optind]);
@@ -802,7 +829,7 @@ int cmd_get_instance(int argc, char **argv)
 		return ex;
 	if ((r = cli_connect(&c)) < 0)
 		return lm_exit_code(r);
-	r = get_instance(c, id, &inst);
+	r = cli_get_instance(c, id, &inst);
 	lm_client_free(c);
 	if (r < 0)
 		return lm_exit_code(r);
@@ -927,19 +954,19 @@ int cmd_start_instance(int argc, char **argv)
 		return cli_fail(LM_ENOMEM, "start instance");
 	if ((ex = parse_create(argc, argv, &o, true)) != LM_EXIT_OK)
 		goto out;
-	if ((ex = load_key(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_load_cmk(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
 		goto out;
 	if ((r = cli_connect(&c)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
 	deadline = lm_now_ms() + (uint64_t)o.timeout_s * 1000;
-	if ((r = get_instance(c, o.id, &inst)) < 0) {
+	if ((r = cli_get_instance(c, o.id, &inst)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
 	/* A wrong key is refused before the instance is touched. */
-	if ((ex = check_instance_key(inst, o.id, o.key_path, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_check_instance_key(inst, o.id, o.key_path, key_id)) != LM_EXIT_OK)
 		goto out;
 	status = lm_json_str(inst, "status");
 	if (!lm_json_str(inst, "region") || !lm_json_str(inst, "volume_id") || !lm_json_str(inst, "type") ||
@@ -1031,15 +1058,15 @@ int cmd_logs(int argc, char **argv)
 		return LM_EXIT_USAGE;
 	}
 	id = argv[optind];
-	if ((ex = check_id(id)) != LM_EXIT_OK)
+	if ((ex = cli_check_id(id)) != LM_EXIT_OK)
 		return ex;
-	if ((ex = load_key(key_path, &cmk, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_load_cmk(key_path, &cmk, key_id)) != LM_EXIT_OK)
 		return ex;
 	if ((r = cli_connect(&c)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
-	if ((r = get_instance(c, id, &inst)) < 0) {
+	if ((r = cli_get_instance(c, id, &inst)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
@@ -1049,14 +1076,14 @@ int cmd_logs(int argc, char **argv)
 		ex = LM_EXIT_FAIL;
 		goto out;
 	}
-	if ((ex = check_instance_key(inst, id, key_path, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_check_instance_key(inst, id, key_path, key_id)) != LM_EXIT_OK)
 		goto out;
 	snprintf(path, sizeof(path), "/v1/instances/%s/logs", id);
 	if ((r = cli_api_raw(c, path, &raw, &size)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
-	if ((r = derive_instance_kek(cmk, region, id, &kek)) < 0 || (r = lm_key_instance_logs(&log_key, kek)) < 0) {
+	if ((r = cli_instance_kek(cmk, region, id, &kek)) < 0 || (r = lm_key_instance_logs(&log_key, kek)) < 0) {
 		ex = cli_fail(r, "deriving the log key");
 		goto out;
 	}
@@ -1164,7 +1191,7 @@ int cmd_attest(int argc, char **argv)
 		return LM_EXIT_USAGE;
 	}
 	id = argv[optind];
-	if ((ex = check_id(id)) != LM_EXIT_OK)
+	if ((ex = cli_check_id(id)) != LM_EXIT_OK)
 		return ex;
 	if (nonce_hex) {
 		if (lm_hex_decode_alloc(nonce_hex, &given, &nonce_size) < 0 || nonce_size < 16 ||
