@@ -28,6 +28,7 @@
 #define WAIT_MAX_S 20			/* below the client's request timeout */
 #define DEFAULT_TIMEOUT_S 120
 #define SANDBOX_PROFILE "process-v1"
+#define LOGS_OLD_MAX 8			/* lambda logs --old-key */
 
 /* ---- helpers shared by the verbs ---- */
 
@@ -1060,11 +1061,14 @@ int cmd_logs(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "encryption-key", required_argument, NULL, 'k' },
+		{ "old-key", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lm_client *c = NULL;
-	struct lm_secret *cmk = NULL, *kek = NULL, *log_key = NULL;
+	struct lm_secret *cmk = NULL, *kek = NULL, *log_key = NULL, *old_log[LOGS_OLD_MAX] = { NULL };
+	const char *old_path[LOGS_OLD_MAX];
+	size_t old_count = 0;
 	const char *key_path = NULL, *id, *region;
 	char key_id[LM_KEY_ID_STR_SIZE], path[128];
 	json_t *inst = NULL, *out_arr = NULL;
@@ -1076,15 +1080,21 @@ int cmd_logs(int argc, char **argv)
 	int ch, r, ex;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (ch == 'k')
+		if (ch == 'k') {
 			key_path = optarg;
-		else if (ch == 'j')
+		} else if (ch == 'o') {
+			if (old_count == LOGS_OLD_MAX) {
+				cli_error("at most %d --old-key", LOGS_OLD_MAX);
+				return LM_EXIT_USAGE;
+			}
+			old_path[old_count++] = optarg;
+		} else if (ch == 'j')
 			json = true;
 		else
 			return LM_EXIT_USAGE;
 	}
 	if (argc - optind != 1 || !key_path) {
-		cli_error("usage: lambda logs ID --encryption-key key.pem [--json]");
+		cli_error("usage: lambda logs ID --encryption-key key.pem [--old-key old.pem]... [--json]");
 		return LM_EXIT_USAGE;
 	}
 	id = argv[optind];
@@ -1120,6 +1130,22 @@ int cmd_logs(int argc, char **argv)
 	lm_secret_free(cmk);
 	lm_secret_free(kek);
 	cmk = kek = NULL;
+	/* Records written before a key rotation are under the log key of the
+	 * key the instance had then: --old-key names those keys. */
+	for (size_t i = 0; i < old_count; i++) {
+		char old_id[LM_KEY_ID_STR_SIZE];
+
+		if ((ex = cli_load_cmk(old_path[i], &cmk, old_id)) != LM_EXIT_OK)
+			goto out;
+		if ((r = cli_instance_kek(cmk, region, id, &kek)) < 0 ||
+		    (r = lm_key_instance_logs(&old_log[i], kek)) < 0) {
+			ex = cli_fail(r, "deriving the log key of %s", old_path[i]);
+			goto out;
+		}
+		lm_secret_free(cmk);
+		lm_secret_free(kek);
+		cmk = kek = NULL;
+	}
 	buf = (const uint8_t *)raw;
 	if (json && !(out_arr = json_array())) {
 		ex = cli_fail(LM_ENOMEM, "logs");
@@ -1134,8 +1160,12 @@ int cmd_logs(int argc, char **argv)
 
 		n++;
 		r = lm_logrec_open(log_key, id, buf + off, size - off, &used, &stream, &seq, &msg, &msg_size);
+		for (size_t i = 0; r == LM_EAUTH && i < old_count; i++)
+			r = lm_logrec_open(old_log[i], id, buf + off, size - off, &used, &stream, &seq, &msg,
+					   &msg_size);
 		if (r == LM_EAUTH) {
-			cli_error("%s: log record %zu failed authentication (tampered, or not this instance's key)",
+			cli_error("%s: log record %zu failed authentication (tampered, not this instance's key, or "
+				  "written before a key rotation: add --old-key)",
 				  id, n);
 			ex = LM_EXIT_FAIL;
 			break;
@@ -1184,6 +1214,8 @@ out:
 	lm_secret_free(cmk);
 	lm_secret_free(kek);
 	lm_secret_free(log_key);
+	for (size_t i = 0; i < old_count; i++)
+		lm_secret_free(old_log[i]);
 	free(raw);
 	json_decref(inst);
 	json_decref(out_arr);
@@ -1368,7 +1400,10 @@ const char g_cli_logs_manual[] =
 	"a record that fails is reported by number and nothing after it is shown.\n"
 	"\n"
 	"Options:\n"
-	"  --encryption-key FILE   the master key the instance was created with\n"
+	"  --encryption-key FILE   the master key the instance is keyed with now\n"
+	"  --old-key FILE          (repeatable) a key the instance had before a\n"
+	"                          'lambda key rotate': records written before the\n"
+	"                          rotation are under its log key and stay so\n"
 	"  --json                  print [{\"seq\", \"stream\", \"message\"}, ...]\n"
 	"\n"
 	"Exit status: 0 shown, 1 a record failed authentication or is malformed,\n"
@@ -1376,7 +1411,8 @@ const char g_cli_logs_manual[] =
 	"id needed), 4 platform not reachable, 5 no such instance.\n"
 	"\n"
 	"Example:\n"
-	"  lambda logs inst_3f2a9c1b7d4e --encryption-key key.pem\n";
+	"  lambda logs inst_3f2a9c1b7d4e --encryption-key key.pem\n"
+	"  lambda logs inst_3f2a9c1b7d4e --encryption-key v2.pem --old-key v1.pem\n";
 
 const char g_cli_attest_manual[] =
 	"Fetches fresh attestation evidence of an instance, bound to a nonce, checks\n"
