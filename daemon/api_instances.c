@@ -837,6 +837,7 @@ void lmd_api_instance_rotate(struct lmd_req *rq)
 	char *text = NULL;
 	uint8_t *raw = NULL;
 	size_t size = 0;
+	bool is_releasing;
 	int r;
 
 	if (!enc || !ct) {
@@ -859,9 +860,12 @@ void lmd_api_instance_rotate(struct lmd_req *rq)
 	}
 	if (get_own(rq, &rec) < 0)
 		goto out;
-	if (!status_in(rec.status, rotatable) || release_started(d, rec.id)) {
+	/* A release in flight is the guest's first use of the volume: not
+	 * at the same time as a rotation. */
+	is_releasing = strcmp(rec.status, "awaiting_key") == 0 && release_started(d, rec.id);
+	if (!status_in(rec.status, rotatable) || is_releasing) {
 		lmd_reply_error(rq->req, 409, "instance %s is %s: a key rotation needs its guest up (start it first)",
-				rec.id, release_started(d, rec.id) ? "taking its key" : rec.status);
+				rec.id, is_releasing ? "taking its key" : rec.status);
 		goto out;
 	}
 	if (json_is_true(re) && strcmp(rec.status, "running") == 0) {
