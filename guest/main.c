@@ -5,7 +5,8 @@
  * derives the volume and log keys from the instance KEK, creates or unlocks
  * the LUKS2 volume, starts the workload and sends its stdout and stderr as
  * encrypted log records. It answers a fixed request table (attest, release
- * once, stop); env, arguments and keys never leave it in plaintext. */
+ * once, rotate the volume's key, stop); env, arguments and keys never leave
+ * it in plaintext. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
