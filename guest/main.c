@@ -72,7 +72,9 @@ struct guest {
 };
 
 static volatile sig_atomic_t g_term;
-static const char *g_log_id = "";
+/* The instance id for log lines: a copy, since the launch document that
+ * holds the id is freed before the last message. */
+static char g_log_id[64] = "";
 
 /* ---- process set-up ---- */
 
@@ -196,7 +198,7 @@ static int load_launch(struct guest *g)
 	g->volume_size = (uint64_t)json_integer_value(size);
 	if ((r = load_restart(g, path)) < 0)
 		goto out;
-	g_log_id = g->instance_id;
+	snprintf(g_log_id, sizeof(g_log_id), "%s", g->instance_id);
 	r = 0;
 out:
 	free(text);
