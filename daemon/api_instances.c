@@ -469,6 +469,19 @@ out:
 	free(tmo);
 }
 
+/* The instance, plus "rotation": {"done", "total"} (data bytes) while a
+ * key rotation runs, so that the CLI can show a reencryption's progress. */
+static json_t *instance_rotation_json(struct lmd *d, const struct lm_instance_rec *rec)
+{
+	json_t *doc = instance_json(rec);
+	uint64_t done, total;
+
+	if (doc && d->agent && lm_agent_rotation_progress(d->agent, rec->id, &done, &total) == 0)
+		json_object_set_new(doc, "rotation",
+				    json_pack("{s:I, s:I}", "done", (json_int_t)done, "total", (json_int_t)total));
+	return doc;
+}
+
 void lmd_api_instance_get(struct lmd_req *rq)
 {
 	struct lm_instance_rec rec;
@@ -478,7 +491,7 @@ void lmd_api_instance_get(struct lmd_req *rq)
 		if (wait)
 			instance_get_wait(rq, &rec, wait);
 		else
-			lmd_reply_json(rq->req, 200, instance_json(&rec));
+			lmd_reply_json(rq->req, 200, instance_rotation_json(rq->d, &rec));
 	}
 	free(wait);
 }
@@ -861,4 +874,148 @@ void lmd_api_instance_start(struct lmd_req *rq)
 		return;
 	}
 	lmd_reply_json(rq->req, 200, instance_json(&rec));
+}
+
+/* ---- key rotation ---- */
+
+struct rotate_pending {
+	struct lmd_pending *p;
+	bool reencrypt;
+};
+
+static void rotate_done(void *ctx, int r, const char *body, const char *error_message)
+{
+	struct rotate_pending *rp = ctx;
+	struct lmd *d = rp->p->d;
+	char id[LM_ID_MAX], tenant[LM_ID_MAX], new_key_id[LM_NAME_MAX] = "";
+	bool reencrypt = rp->reencrypt;
+	struct lm_instance_rec rec;
+	struct evhttp_request *req;
+	json_t *reply = NULL;
+
+	memcpy(id, rp->p->id, sizeof(id));
+	memcpy(tenant, rp->p->tenant.id, sizeof(tenant));
+	req = lmd_pending_finish(rp->p);
+	free(rp);
+	if (r == 0) {
+		reply = json_loads(body ? body : "", 0, NULL);
+		if (!valid_key_id(lm_json_str(reply, "new_key_id"))) {
+			lm_err("%s: the guest's rotation reply names no key id", id);
+			r = LM_EFORMAT;
+			error_message = "malformed reply from the instance's guest";
+		} else {
+			snprintf(new_key_id, sizeof(new_key_id), "%s", lm_json_str(reply, "new_key_id"));
+		}
+	}
+	json_decref(reply);
+	if (r == 0) {
+		/* The volume opens with the new key only from now on: record it
+		 * even when the client has gone. */
+		if ((r = lm_store_instance_set_key_id(d->store, id, new_key_id)) < 0)
+			lm_err("%s: rotated to %s but cannot record it: %s", id, new_key_id, lm_strerror(r));
+		if (lmd_audit(d, "instance.key_rotated", tenant, id, "rotate_key",
+			      json_pack("{s:b, s:s}", "reencrypt", reencrypt, "new_key_id", new_key_id)) < 0)
+			lm_warn("%s: key rotation not audited", id);
+		lm_info("%s: volume key rotated to %s%s", id, new_key_id, reencrypt ? " (reencrypted)" : "");
+	} else {
+		lm_warn("%s: key rotation failed: %s", id, lm_strerror(r));
+	}
+	if (!req)
+		return;
+	if (r < 0) {
+		if (r == LM_EWRONGKEY)
+			lmd_reply_error(req, 422, "%s", error_message ? error_message : "wrong key");
+		else if (r == LM_ESTATE || r == LM_EUNAVAIL || r == LM_EBUSY)
+			lmd_reply_code(req, r, error_message);
+		else
+			lmd_reply_error(req, 502, "%s", error_message ? error_message : "the guest could not rotate");
+		return;
+	}
+	if ((r = lm_store_instance_get(d->store, tenant, id, &rec)) < 0) {
+		lmd_reply_code(req, r, NULL);
+		return;
+	}
+	reply = instance_json(&rec);
+	if (reply)
+		json_object_set_new(reply, "reencrypted", json_boolean(reencrypt));
+	lmd_reply_json(req, 200, reply);
+}
+
+/* POST /v1/instances/{id}/rotate {"enc", "ciphertext", "reencrypt"}: the
+ * sealed key-rotation blob, relayed unopened to the guest, which needs to
+ * be up (awaiting_key, running, or exited/failed with its guest still
+ * there). A reencryption needs the workload stopped: 409 while running. */
+void lmd_api_instance_rotate(struct lmd_req *rq)
+{
+	static const char *const rotatable[] = { "awaiting_key", "running", "exited", "failed", NULL };
+	struct lmd *d = rq->d;
+	const char *enc = lm_json_str(rq->body, "enc"), *ct = lm_json_str(rq->body, "ciphertext");
+	json_t *re = json_object_get(rq->body, "reencrypt");
+	struct lm_instance_rec rec;
+	struct rotate_pending *rp = NULL;
+	json_t *sealed = NULL;
+	char *text = NULL;
+	uint8_t *raw = NULL;
+	size_t size = 0;
+	bool is_releasing;
+	int r;
+
+	if (!enc || !ct) {
+		lmd_reply_error(rq->req, 400, "missing field '%s'", !enc ? "enc" : "ciphertext");
+		return;
+	}
+	if (re && !json_is_boolean(re)) {
+		lmd_reply_error(rq->req, 400, "bad value of 'reencrypt': true or false");
+		return;
+	}
+	if (lm_base64_decode(enc, &raw, &size) < 0 || size != HPKE_ENC_BYTES) {
+		lmd_reply_error(rq->req, 400, "bad value of 'enc': base64 of %d bytes", HPKE_ENC_BYTES);
+		goto out;
+	}
+	free(raw);
+	raw = NULL;
+	if (lm_base64_decode(ct, &raw, &size) < 0 || size < 16) {
+		lmd_reply_error(rq->req, 400, "bad value of 'ciphertext': base64 of a sealed blob");
+		goto out;
+	}
+	if (get_own(rq, &rec) < 0)
+		goto out;
+	/* A release in flight is the guest's first use of the volume: not
+	 * at the same time as a rotation. */
+	is_releasing = strcmp(rec.status, "awaiting_key") == 0 && release_started(d, rec.id);
+	if (!status_in(rec.status, rotatable) || is_releasing) {
+		lmd_reply_error(rq->req, 409, "instance %s is %s: a key rotation needs its guest up (start it first)",
+				rec.id, is_releasing ? "taking its key" : rec.status);
+		goto out;
+	}
+	if (json_is_true(re) && strcmp(rec.status, "running") == 0) {
+		lmd_reply_error(rq->req, 409, "instance %s is running: a reencryption needs it stopped", rec.id);
+		goto out;
+	}
+	if (!d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent");
+		goto out;
+	}
+	sealed = json_pack("{s:s, s:s}", "enc", enc, "ciphertext", ct);
+	if (!sealed || !(text = json_dumps(sealed, JSON_COMPACT)) || !(rp = calloc(1, sizeof(*rp)))) {
+		lmd_reply_code(rq->req, LM_ENOMEM, NULL);
+		goto out;
+	}
+	rp->reencrypt = json_is_true(re);
+	if ((r = lmd_pending_new(rq, &rp->p)) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		goto out;
+	}
+	if ((r = lm_agent_rotate(d->agent, rec.id, text, rp->reencrypt, rotate_done, rp)) < 0) {
+		(void)lmd_pending_finish(rp->p);
+		lmd_reply_code(rq->req, r == LM_ENOENT ? LM_EUNAVAIL : r,
+			       r == LM_EBUSY ? "a key rotation is already running" : "the guest cannot rotate now");
+		goto out;
+	}
+	rp = NULL;
+out:
+	free(rp);
+	free(text);
+	json_decref(sealed);
+	free(raw);
 }

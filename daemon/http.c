@@ -33,6 +33,7 @@ enum { NO_AUTH = 0, NEEDS_AUTH = 1 };
 
 static const char *const f_instance[] = { "type", "region", "image", "volume_size", "key_id", NULL };
 static const char *const f_secrets[] = { "enc", "ciphertext", NULL };
+static const char *const f_rotate[] = { "enc", "ciphertext", "reencrypt", NULL };
 static const char *const f_tenant[] = { "name", NULL };
 
 static const struct route {
@@ -52,6 +53,7 @@ static const struct route {
 	{ EVHTTP_REQ_GET, "/v1/instances/{id}/logs", lmd_api_instance_logs, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/instances/{id}/stop", lmd_api_instance_stop, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/instances/{id}/start", lmd_api_instance_start, NEEDS_AUTH, NULL },
+	{ EVHTTP_REQ_POST, "/v1/instances/{id}/rotate", lmd_api_instance_rotate, NEEDS_AUTH, f_rotate },
 	{ EVHTTP_REQ_POST, "/v1/tenants", lmd_api_tenant_create, NEEDS_AUTH, f_tenant },
 	{ EVHTTP_REQ_GET, "/v1/audit", lmd_api_audit, NEEDS_AUTH, NULL },
 };

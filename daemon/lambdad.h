@@ -177,6 +177,7 @@ void lmd_api_instance_secrets(struct lmd_req *rq);
 void lmd_api_instance_logs(struct lmd_req *rq);
 void lmd_api_instance_stop(struct lmd_req *rq);
 void lmd_api_instance_start(struct lmd_req *rq);
+void lmd_api_instance_rotate(struct lmd_req *rq);
 void lmd_api_tenant_create(struct lmd_req *rq);
 void lmd_api_audit(struct lmd_req *rq);
 
