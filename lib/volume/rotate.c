@@ -413,6 +413,7 @@ static int finish_by_restore(struct crypt_device *cd, const char *path, int ks, 
 	char *tmp = NULL, mark[MARK_SIZE];
 	int r, fd = -1;
 	size_t size = LM_VOLUME_KEY_BYTES;
+	uint64_t md_size = 0, ks_size = 0;
 
 	if ((r = lm_secret_new(LM_VOLUME_KEY_BYTES, &vk)) < 0)
 		return r;
@@ -432,7 +433,13 @@ static int finish_by_restore(struct crypt_device *cd, const char *path, int ks, 
 		r = cs_fail(path, "making a header file", -errno);
 		goto out;
 	}
-	if ((r = crypt_init_data_device(&hd, tmp, path)) < 0 ||
+	/* The same metadata and keyslots area sizes as the volume's own
+	 * header (older volumes have the 16 MiB default keyslots area), so
+	 * that the restored header has the layout the keyslots were written
+	 * in. */
+	if ((r = crypt_get_metadata_size(cd, &md_size, &ks_size)) < 0 ||
+	    (r = crypt_init_data_device(&hd, tmp, path)) < 0 ||
+	    (r = crypt_set_metadata_size(hd, md_size, ks_size)) < 0 ||
 	    (r = crypt_set_data_offset(hd, LM_VOLUME_DATA_OFFSET / 512)) < 0 ||
 	    (r = crypt_format(hd, CRYPT_LUKS2, "aes", "xts-plain64", crypt_get_uuid(cd), (const char *)vk->data,
 			      vk->size, &params)) < 0 ||
