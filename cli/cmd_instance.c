@@ -77,10 +77,8 @@ static int load_key(const char *path, struct lm_secret **cmk, char key_id[static
 	int r;
 
 	r = lm_cmk_load(path, cmk, NULL);
-	if (r == LM_EKEYPERM) {
-		cli_error("%s is accessible by group or others; protect it with: chmod 600 %s", path, path);
+	if (r == LM_EKEYPERM)	/* already said why: its mode or its owner */
 		return LM_EXIT_KEY;
-	}
 	if (r == LM_EFORMAT) {
 		cli_error("%s is not a lambda master key (PEM 'LAMBDA MASTER KEY')", path);
 		return LM_EXIT_KEY;
