@@ -24,4 +24,18 @@ if [ "$(id -u)" = 0 ]; then
 	check "and the message names its owner" err_has "owned by uid 65534, not you"
 fi
 
+# key generate: output paths and names that cannot work are usage errors
+# with a message that says why, before anything is written.
+expect_rc 2 "key generate --output '' is a usage error" "$LAMBDA" key generate --name t --output ""
+check "and says the file name is empty" err_has "empty"
+expect_rc 2 "key generate --output - is refused" "$LAMBDA" key generate --name t --output -
+check "and no file named '-' appears" test ! -e ./-
+expect_rc 5 "key generate into a missing directory" "$LAMBDA" key generate --name t --output nodir/k.pem
+check "and says the directory does not exist" err_has "nodir: no such directory"
+expect_rc 2 "key generate with a bad name is a usage error" "$LAMBDA" key generate --name "$(printf 'a\tb')" --output k3.pem
+check "and only the name is blamed" bash -c "! grep -q 'cannot write' '$T/out/last.err' && grep -q 'printable ASCII' '$T/out/last.err'"
+check "and no file is written" test ! -e k3.pem
+run "$LAMBDA" key generate --help
+check "key generate --help lists exit status 5" out_has "5  the directory of FILE does not exist"
+
 done_testing
