@@ -38,4 +38,13 @@ check "and no file is written" test ! -e k3.pem
 run "$LAMBDA" key generate --help
 check "key generate --help lists exit status 5" out_has "5  the directory of FILE does not exist"
 
+# verify: a measurement pin of the wrong size pins nothing: exit 2.
+MK=$BUILD/tests/tools/make_sim_evidence
+"$MK" --save-key sim.pem --nonce 0011 -o ev.json || bail "make_sim_evidence failed"
+expect_rc 2 "verify --expect-measurement sha384:00 is refused" \
+	"$LAMBDA" verify ev.json --allow-simulated-insecure --expect-measurement sha384:00
+check "and the message names the expected size" err_has "48 bytes"
+expect_rc 2 "verify --expect-measurement with 1 bare byte is refused" \
+	"$LAMBDA" verify ev.json --allow-simulated-insecure --expect-measurement 00
+
 done_testing
