@@ -47,4 +47,16 @@ check "and the message names the expected size" err_has "48 bytes"
 expect_rc 2 "verify --expect-measurement with 1 bare byte is refused" \
 	"$LAMBDA" verify ev.json --allow-simulated-insecure --expect-measurement 00
 
+# verify without --nonce proves no freshness and says so.
+expect_rc 0 "verify without --nonce" "$LAMBDA" verify ev.json --allow-simulated-insecure
+check "notes that freshness was not checked" out_has "freshness not checked: no --nonce given"
+expect_rc 0 "verify with --nonce" "$LAMBDA" verify ev.json --allow-simulated-insecure --nonce 0011
+check "has no such note" bash -c "! grep -q 'freshness not checked' '$T/out/last.out'"
+run "$LAMBDA" verify ev.json --allow-simulated-insecure --json
+check "--json without --nonce: freshness_checked false" \
+	bash -c "jq -e '.freshness_checked == false' '$T/out/last.out' >/dev/null"
+run "$LAMBDA" verify ev.json --allow-simulated-insecure --json --nonce 0011
+check "--json with --nonce: freshness_checked true" \
+	bash -c "jq -e '.freshness_checked == true' '$T/out/last.out' >/dev/null"
+
 done_testing
