@@ -27,6 +27,13 @@
 #define WAIT_MAX_S 20			/* below the client's request timeout */
 #define DEFAULT_TIMEOUT_S 120
 #define SANDBOX_PROFILE "process-v1"
+/* What lambda-guest accepts in a key release (guest/main.c ARGS_MAX,
+ * ENV_MAX), and the largest release payload we seal: the sealed blob must
+ * fit the agent's 1 MiB channel frame after base64. */
+#define GUEST_ARGS_MAX 1024
+#define GUEST_ENV_MAX 1024
+#define RELEASE_JSON_MAX ((1u << 20) / 2)
+#define ID_SIZE 64			/* instance and volume ids, with NUL */
 
 /* ---- helpers shared by the verbs ---- */
 
@@ -347,7 +354,7 @@ static int build_release(const struct lm_secret *kek, const char *instance_id, c
 	struct lm_secret *pt = NULL;
 	int r;
 
-	if (json_size > (1u << 20) / 2) {
+	if (json_size > RELEASE_JSON_MAX) {
 		cli_error("the workload's env and arguments are too large (%zu bytes)", json_size);
 		return LM_ETOOBIG;
 	}
@@ -622,6 +629,36 @@ static const struct option create_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The command and env as the guest will judge them, before anything is
+ * sent: a workload it refuses would leave an instance waiting for a key. */
+static int check_workload(const struct create_opts *o, const char *verb)
+{
+	size_t size;
+
+	if (!o->args[0][0]) {
+		cli_error("%s instance: the command (first word after --) is empty", verb);
+		return LM_EXIT_USAGE;
+	}
+	if (o->arg_count > GUEST_ARGS_MAX) {
+		cli_error("%s instance: %zu command words; the guest takes at most %d", verb, o->arg_count,
+			  GUEST_ARGS_MAX);
+		return LM_EXIT_USAGE;
+	}
+	if (o->env_count > GUEST_ENV_MAX) {
+		cli_error("%s instance: %zu --env variables; the guest takes at most %d", verb, o->env_count,
+			  GUEST_ENV_MAX);
+		return LM_EXIT_USAGE;
+	}
+	/* The ids are not known yet: count them at their largest. */
+	size = release_json(NULL, "", "", o->args, o->arg_count, o->env, o->env_count) + 2 * ID_SIZE;
+	if (size > RELEASE_JSON_MAX) {
+		cli_error("%s instance: the command and env are too large (%zu bytes encoded; at most %u)", verb,
+			  size, RELEASE_JSON_MAX);
+		return LM_EXIT_USAGE;
+	}
+	return LM_EXIT_OK;
+}
+
 /* Options of create, and of start (is_start: the instance id as the first
  * word that is not an option; no type, region, image or volume size, which
  * the instance already has). */
@@ -701,7 +738,7 @@ static int parse_create(int argc, char **argv, struct create_opts *o, bool is_st
 	}
 	o->args = argv + optind;
 	o->arg_count = (size_t)(argc - optind);
-	return LM_EXIT_OK;
+	return check_workload(o, is_start ? "start" : "create");
 }
 
 int cmd_create_instance(int argc, char **argv)
