@@ -53,4 +53,10 @@ LM_MUST_CHECK int cli_config_save(const struct cli_config *cfg, char *path_out, 
 
 void cli_config_clear(struct cli_config *cfg);
 
+/* True when the host of endpoint ("https://HOST:PORT/...") is a loopback
+ * address: 127.0.0.0/8, ::1 or localhost. allow_simulated_insecure of a
+ * configuration is honoured only then: a copy of the local configuration
+ * pointed elsewhere must not accept simulated evidence. */
+bool cli_endpoint_is_loopback(const char *endpoint);
+
 #endif

@@ -219,7 +219,8 @@ static int wait_status(struct lm_client *c, const char *id, const char *const wa
 }
 
 /* The config that `lambda up` writes for a local simulated platform says
- * so; a missing or unreadable config means no. */
+ * so; a missing or unreadable config means no, and so does an endpoint
+ * that is not on this machine, whatever the config says. */
 static bool config_allows_simulated(void)
 {
 	struct cli_config cfg = { 0 };
@@ -228,6 +229,11 @@ static bool config_allows_simulated(void)
 	if (cli_config_load(&cfg) < 0)
 		return false;
 	yes = cfg.allow_simulated_insecure;
+	if (yes && !cli_endpoint_is_loopback(cfg.endpoint)) {
+		cli_error("warning: ignoring allow_simulated_insecure of the configuration: its endpoint %s is "
+			  "not a loopback address (only a platform on this machine may use it)", cfg.endpoint);
+		yes = false;
+	}
 	cli_config_clear(&cfg);
 	return yes;
 }
@@ -415,6 +421,7 @@ struct create_opts {
 	char **env;
 	size_t env_count;
 	bool allow_sim, json;
+	bool config_sim;		/* the local configuration allows simulated evidence */
 	unsigned timeout_s;
 	char **args;
 	size_t arg_count;
@@ -431,7 +438,6 @@ static int verify_for_release(const struct create_opts *o, const char *id, const
 	size_t want_m_size = 0;
 	struct lm_policy pol = { 0 };
 	const char *pk_hex;
-	bool config_sim = config_allows_simulated();
 	int r;
 
 	pk_hex = lm_evidence_info(ev, "guest_public_key");
@@ -463,7 +469,7 @@ static int verify_for_release(const struct create_opts *o, const char *id, const
 	} else {
 		fprintf(stderr, "lambda: warning: no --expect-measurement given: any launch measurement is accepted\n");
 	}
-	pol.allow_simulated_insecure = o->allow_sim || config_sim;
+	pol.allow_simulated_insecure = o->allow_sim || o->config_sim;
 	pol.expect_measurement = want_m;
 	pol.expect_measurement_size = want_m_size;
 	pol.expect_nonce = nonce;
@@ -738,6 +744,8 @@ static int parse_create(int argc, char **argv, struct create_opts *o, bool is_st
 	}
 	o->args = argv + optind;
 	o->arg_count = (size_t)(argc - optind);
+	/* Decided, and warned about, before anything is sent. */
+	o->config_sim = !o->allow_sim && config_allows_simulated();
 	return check_workload(o, is_start ? "start" : "create");
 }
 
@@ -1317,13 +1325,20 @@ static const char create_manual[] =
 	"                            default, on a simulated platform, the CLI computes\n"
 	"                            the measurement of this launch itself\n"
 	"  --allow-simulated-insecure  accept simulated evidence (no hardware\n"
-	"                            protection); also set by a local 'lambda up'\n"
+	"                            protection); also set by a local 'lambda up',\n"
+	"                            whose configuration counts only while its\n"
+	"                            endpoint is a loopback address\n"
 	"  --timeout SEC             how long to wait for each state (default 120)\n"
 	"  --json                    print the instance and the verdict as JSON\n"
 	"\n"
+	"The command and env are checked against what the guest accepts before\n"
+	"anything is sent: a non-empty first word, at most 1024 words, at most\n"
+	"1024 --env variables, at most 512 KiB together (JSON-encoded).\n"
+	"\n"
 	"Exit status: 0 running (or already finished), 1 attestation not verified\n"
-	"(nothing released) or the instance failed to start, 2 bad arguments or\n"
-	"unusable evidence, 3 key file unusable (e.g. readable by others),\n"
+	"(nothing released) or the instance failed to start, 2 bad arguments (a\n"
+	"workload the guest would refuse included) or unusable evidence, 3 key\n"
+	"file unusable (e.g. readable by others),\n"
 	"4 platform not reachable or timeout, 6 credentials refused.\n"
 	"\n"
 	"Examples:\n"
@@ -1436,13 +1451,16 @@ static const char start_manual[] =
 	"  --env NAME=VALUE          environment variable for the workload (repeatable)\n"
 	"  --expect-measurement HEX  launch measurement the evidence must show\n"
 	"  --allow-simulated-insecure  accept simulated evidence (no hardware\n"
-	"                            protection); also set by a local 'lambda up'\n"
+	"                            protection); also set by a local 'lambda up',\n"
+	"                            whose configuration counts only while its\n"
+	"                            endpoint is a loopback address\n"
 	"  --timeout SEC             how long to wait for each state (default 120)\n"
 	"  --json                    print the instance and the verdict as JSON\n"
 	"\n"
 	"Exit status: 0 running (or already finished), 1 attestation not verified\n"
 	"(nothing released), the guest refused the key or the instance failed to\n"
-	"start, 2 bad arguments, 3 key file unusable or not the instance's key (the\n"
+	"start, 2 bad arguments or a workload the guest would refuse (see create),\n"
+	"3 key file unusable or not the instance's key (the\n"
 	"message names the key id needed), 4 platform not reachable or timeout,\n"
 	"5 no such instance, 6 credentials refused.\n"
 	"\n"

@@ -1,11 +1,13 @@
 /* The CLI's configuration file: where the platform is, which CA to trust
  * and the tenant token. Written by `lambda up` with mode 0600; refused when
  * group or others can read it, as the token would be exposed. */
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -145,4 +147,39 @@ out:
 	json_decref(doc);
 	lm_free_wiped(text);
 	return r;
+}
+
+bool cli_endpoint_is_loopback(const char *endpoint)
+{
+	char host[256];
+	const char *p = endpoint, *end;
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t n;
+
+	if (!p)
+		return false;
+	if (strncmp(p, "https://", 8) == 0)
+		p += 8;
+	else if (strncmp(p, "http://", 7) == 0)
+		p += 7;
+	if (*p == '[') {	/* [v6]:port */
+		end = strchr(++p, ']');
+		if (!end)
+			return false;
+	} else {
+		end = p + strcspn(p, ":/?#");
+	}
+	n = (size_t)(end - p);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, p, n);
+	host[n] = 0;
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
 }
