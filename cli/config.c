@@ -43,6 +43,7 @@ void cli_config_clear(struct cli_config *cfg)
 	free(cfg->ca_file);
 	lm_free_wiped(cfg->token);
 	free(cfg->data_dir);
+	free(cfg->audit_public_key);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -61,7 +62,7 @@ static int dup_member(const json_t *doc, const char *key, bool required, char **
 int cli_config_load(struct cli_config *cfg)
 {
 	static const char *const keys[] = { "endpoint", "ca_file", "token", "data_dir",
-						    "allow_simulated_insecure", NULL };
+						    "allow_simulated_insecure", "audit_public_key", NULL };
 	char path[PATH_MAX], bad[64];
 	struct cli_config c = { 0 };
 	uint8_t *text = NULL;
@@ -82,9 +83,11 @@ int cli_config_load(struct cli_config *cfg)
 	if ((r = dup_member(doc, "endpoint", true, &c.endpoint)) < 0 ||
 	    (r = dup_member(doc, "ca_file", true, &c.ca_file)) < 0 ||
 	    (r = dup_member(doc, "token", false, &c.token)) < 0 ||
-	    (r = dup_member(doc, "data_dir", false, &c.data_dir)) < 0) {
+	    (r = dup_member(doc, "data_dir", false, &c.data_dir)) < 0 ||
+	    (r = dup_member(doc, "audit_public_key", false, &c.audit_public_key)) < 0) {
 		if (r == LM_EFORMAT)
-			lm_err("%s: endpoint and ca_file are required strings", path);
+			lm_err("%s: endpoint and ca_file are required strings, token, data_dir and "
+			       "audit_public_key optional ones", path);
 		goto out;
 	}
 	if (json_object_get(doc, "allow_simulated_insecure") &&
@@ -127,9 +130,9 @@ int cli_config_save(const struct cli_config *cfg, char *path_out, size_t path_si
 		if ((r = lm_mkdir_p(dir, 0700)) < 0)
 			return r;
 	}
-	doc = json_pack("{s:s, s:s, s:s?, s:s?, s:b}", "endpoint", cfg->endpoint, "ca_file", cfg->ca_file, "token",
-			cfg->token, "data_dir", cfg->data_dir, "allow_simulated_insecure",
-			cfg->allow_simulated_insecure);
+	doc = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s?}", "endpoint", cfg->endpoint, "ca_file", cfg->ca_file,
+			"token", cfg->token, "data_dir", cfg->data_dir, "allow_simulated_insecure",
+			cfg->allow_simulated_insecure, "audit_public_key", cfg->audit_public_key);
 	if (!doc || !(text = json_dumps(doc, JSON_INDENT(2)))) {
 		r = LM_ENOMEM;
 		goto out;
