@@ -59,4 +59,62 @@ run "$LAMBDA" verify ev.json --allow-simulated-insecure --json --nonce 0011
 check "--json with --nonce: freshness_checked true" \
 	bash -c "jq -e '.freshness_checked == true' '$T/out/last.out' >/dev/null"
 
+# encrypt/decrypt killed with -9 mid-run leave nothing in the directory:
+# the output has no name until it is complete.
+head -c 300000 /dev/urandom >plain.bin
+"$LAMBDA" encrypt --key k.pem plain.bin -o enc.lmbd 2>/dev/null || bail "encrypt failed"
+mkdir killed
+# kill_mid DESC CMD...: feeds CMD part of its input, kills it with -9 while
+# it waits for the rest, and lists what is left in killed/.
+kill_mid() {
+	local desc=$1 pid
+	shift
+	rm -rf killed/* killed/.[!.]* 2>/dev/null
+	mkfifo killed.fifo
+	"$@" <killed.fifo >/dev/null 2>&1 &
+	pid=$!
+	exec 9>killed.fifo
+	head -c 200000 enc.lmbd >&9	# a part of the input; the rest never comes
+	sleep 1
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	exec 9>&-
+	rm -f killed.fifo
+	check "$desc" test -z "$(ls -A killed)"
+}
+kill_mid "decrypt killed with -9 leaves no file" "$LAMBDA" decrypt --key k.pem - -o killed/plain.bin
+kill_mid "encrypt killed with -9 leaves no file" "$LAMBDA" encrypt --key k.pem - -o killed/enc.lmbd
+: >killed/plain.bin
+kill_mid_force() {
+	local pid
+	mkfifo killed.fifo
+	"$LAMBDA" decrypt --key k.pem --force - -o killed/plain.bin <killed.fifo >/dev/null 2>&1 &
+	pid=$!
+	exec 9>killed.fifo
+	head -c 200000 enc.lmbd >&9
+	sleep 1
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	exec 9>&-
+	rm -f killed.fifo
+}
+kill_mid_force
+check "decrypt --force killed with -9 leaves the old file alone" \
+	test "$(ls -A killed)" = plain.bin -a ! -s killed/plain.bin
+expect_rc 0 "decrypt --force replaces an existing file" \
+	"$LAMBDA" decrypt --key k.pem --force enc.lmbd -o killed/plain.bin
+check "with the plaintext" cmp -s plain.bin killed/plain.bin
+check "and leaves no other file" test "$(ls -A killed)" = plain.bin
+expect_rc 2 "decrypt without --force does not replace it" \
+	"$LAMBDA" decrypt --key k.pem enc.lmbd -o killed/plain.bin
+expect_rc 0 "decrypt to a new name" "$LAMBDA" decrypt --key k.pem enc.lmbd -o killed/p2.bin
+check "gives the plaintext, mode 600" test "$(stat -c %a killed/p2.bin)" = 600
+
+# Exit 5 of encrypt and decrypt is documented.
+expect_rc 5 "encrypt of a missing input" "$LAMBDA" encrypt --key k.pem missing.bin -o x.lmbd
+run "$LAMBDA" encrypt --help
+check "encrypt --help documents exit status 5" out_has "5  IN, the key file or the directory of OUT does not exist"
+run "$LAMBDA" decrypt --help
+check "decrypt --help documents exit status 5" out_has "5  IN, the key file or the directory of OUT does not exist"
+
 done_testing
