@@ -1054,6 +1054,7 @@ out:
 static int print_record_json(json_t *arr, int stream, uint64_t seq, const uint8_t *msg, size_t size)
 {
 	json_t *rec, *text = json_stringn((const char *)msg, size);
+	const char *name = stream == 2 ? "stderr" : stream == LM_LOGREC_STREAM_END ? "end" : "stdout";
 	char *b64 = NULL;
 
 	if (!text) {
@@ -1061,15 +1062,37 @@ static int print_record_json(json_t *arr, int stream, uint64_t seq, const uint8_
 		if (lm_base64_encode(msg, size, &b64) < 0)
 			return LM_ENOMEM;
 		rec = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "stream",
-				stream == 2 ? "stderr" : "stdout", "message_base64", b64);
+				name, "message_base64", b64);
 		lm_free_wiped(b64);
 	} else {
 		rec = json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)seq, "stream",
-				stream == 2 ? "stderr" : "stdout", "message", text);
+				name, "message", text);
 	}
 	if (!rec || json_array_append_new(arr, rec) < 0)
 		return LM_ENOMEM;
 	return 0;
+}
+
+/* A run that ended wrote an end record last (guest/main.c): an instance
+ * that is not running, whose workload ran (records, or an exit code),
+ * must have one as its last record, else the tail was cut off. A running
+ * instance may still write: its tail cannot be proven complete. */
+static int check_log_end(const json_t *inst, const char *id, uint64_t count, bool last_is_end)
+{
+	static const char *const done[] = { "exited", "failed", "stopped", "deleted", NULL };
+	const char *status = lm_json_str(inst, "status");
+	bool is_done = false;
+
+	for (size_t i = 0; status && done[i]; i++)
+		is_done |= strcmp(status, done[i]) == 0;
+	if (!is_done || last_is_end || (count == 0 && json_is_null(json_object_get(inst, "exit_code"))))
+		return LM_EXIT_OK;
+	if (count == 0)
+		cli_error("%s: log truncated: no records, yet the workload ran (%s)", id, status);
+	else
+		cli_error("%s: log truncated after record %" PRIu64 ": the run's end record is missing", id,
+			  count - 1);
+	return LM_EXIT_FAIL;
 }
 
 int cmd_logs(int argc, char **argv)
@@ -1087,8 +1110,8 @@ int cmd_logs(int argc, char **argv)
 	char *raw = NULL;
 	const uint8_t *buf;
 	size_t size = 0, off = 0, n = 0;
-	uint64_t last_seq[3] = { 0 };
-	bool json = false, seen[3] = { false };
+	uint64_t next_seq = 0;
+	bool json = false, is_end = false;
 	int ch, r, ex;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1162,24 +1185,27 @@ int cmd_logs(int argc, char **argv)
 			break;
 		}
 		off += used;
-		if (stream != 1 && stream != 2) {
+		if (stream < 1 || stream > LM_LOGREC_STREAM_END) {
 			lm_free_wiped_size(msg, msg_size);
 			cli_error("%s: log record %zu has unknown stream %d", id, n, stream);
 			ex = LM_EXIT_FAIL;
 			break;
 		}
-		/* Authenticated records that come out of order were reordered
-		 * by whoever stored them. */
-		if (seen[stream] && seq <= last_seq[stream]) {
+		/* One seq across both streams, from 0 without gaps: an
+		 * authenticated record elsewhere was dropped or reordered by
+		 * whoever stored them. */
+		if (seq != next_seq) {
 			lm_free_wiped_size(msg, msg_size);
-			cli_error("%s: log record %zu is out of order (seq %" PRIu64 " after %" PRIu64 ")", id, n,
-				  seq, last_seq[stream]);
+			cli_error("%s: log record seq %" PRIu64 " is missing (found seq %" PRIu64 " in its place): "
+				  "records were dropped or reordered", id, next_seq, seq);
 			ex = LM_EXIT_FAIL;
 			break;
 		}
-		seen[stream] = true;
-		last_seq[stream] = seq;
-		if (json) {
+		next_seq++;
+		is_end = stream == LM_LOGREC_STREAM_END;
+		if (is_end) {
+			r = json ? print_record_json(out_arr, stream, seq, msg, msg_size) : 0;
+		} else if (json) {
 			r = print_record_json(out_arr, stream, seq, msg, msg_size);
 		} else {
 			FILE *f = stream == 2 ? stderr : stdout;
@@ -1194,6 +1220,8 @@ int cmd_logs(int argc, char **argv)
 			break;
 		}
 	}
+	if (ex == LM_EXIT_OK)
+		ex = check_log_end(inst, id, next_seq, is_end);
 	if (json && ex == LM_EXIT_OK)
 		ex = print_json(out_arr);
 out:
@@ -1390,11 +1418,21 @@ const char g_cli_logs_manual[] =
 	"stdout and its stderr to stderr, in order. Every record is authenticated:\n"
 	"a record that fails is reported by number and nothing after it is shown.\n"
 	"\n"
+	"Records carry one sequence number across both streams, 0, 1, 2, ...: a\n"
+	"gap or a reordering is reported naming the missing seq. Each run of the\n"
+	"workload ends with an authenticated end record (its exit code); for an\n"
+	"instance that is not running (exited, failed, stopped) the last record\n"
+	"must be one, else \"log truncated after record N\". The tail of a RUNNING\n"
+	"instance cannot be proven complete: records may still come, and any that\n"
+	"were dropped from its end look the same.\n"
+	"\n"
 	"Options:\n"
 	"  --encryption-key FILE   the master key the instance was created with\n"
-	"  --json                  print [{\"seq\", \"stream\", \"message\"}, ...]\n"
+	"  --json                  print [{\"seq\", \"stream\", \"message\"}, ...];\n"
+	"                          stream is \"stdout\", \"stderr\" or \"end\"\n"
 	"\n"
 	"Exit status: 0 shown, 1 a record failed authentication or is malformed,\n"
+	"records are missing, reordered or cut off at the end,\n"
 	"3 key file unusable or not the instance's key (the message names the key\n"
 	"id needed), 4 platform not reachable, 5 no such instance.\n"
 	"\n"
