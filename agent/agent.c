@@ -91,6 +91,7 @@ struct lm_agent {
 };
 
 static void guest_reaped(struct guest *g, int wstatus);
+static void run_dir_clear(const char *id);
 
 static bool is_valid_id(const char *s)
 {
@@ -901,6 +902,9 @@ void lm_agent_free(struct lm_agent *agent)
 	for (g = agent->guests; g; g = g->next)
 		if (!guest_wait_until(g, deadline))
 			guest_kill_wait(g);
+	/* What a guest killed on the way left mounted, and its run dir. */
+	for (g = agent->guests; g; g = g->next)
+		run_dir_clear(g->id);
 	while ((g = agent->guests) != NULL) {
 		agent->guests = g->next;
 		guest_free(g);

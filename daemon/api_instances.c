@@ -12,12 +12,11 @@
 #include "lambda/agent.h"
 #include "lambda/json.h"
 #include "lambda/log.h"
+#include "lambda/runtime.h"
 #include "lambda/util.h"
 #include "lambdad.h"
 
 #define VOLUME_DEFAULT (64ull << 20)
-#define VOLUME_MIN (32ull << 20)
-#define VOLUME_MAX (1ull << 40)
 #define NONCE_MIN 16
 #define NONCE_MAX 64
 #define HPKE_ENC_BYTES 32
@@ -107,42 +106,127 @@ static bool valid_key_id(const char *s)
 	return n == 20 && strncmp(s, "lmk_", 4) == 0 && strspn(s + 4, "0123456789abcdef") == 16;
 }
 
+/* True when key is present but not a JSON string. */
+static bool not_string(json_t *body, const char *key)
+{
+	json_t *v = json_object_get(body, key);
+
+	return v && !json_is_string(v);
+}
+
+/* "compute-1x, compute-2x, ..." from the instance type table. */
+static void type_names(char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = 0;
+	for (const struct lm_instance_type *t = lm_instance_types; t->name && n < size; t++)
+		n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", t->name);
+}
+
+static unsigned long long mib(uint64_t bytes)
+{
+	return (unsigned long long)(bytes >> 20);
+}
+
+/* Counts the tenant's instances that are not deleted. */
+static int count_instances(struct lmd *d, const char *tenant_id, size_t *out)
+{
+	struct lm_instance_rec *recs = NULL;
+	size_t count = 0, n = 0;
+	int r;
+
+	if ((r = lm_store_instance_list(d->store, tenant_id, &recs, &count)) < 0)
+		return r;
+	for (size_t i = 0; i < count; i++)
+		n += strcmp(recs[i].status, "deleted") != 0;
+	free(recs);
+	*out = n;
+	return 0;
+}
+
+/* Checks a create request against the body rules, the instance types, the
+ * region this node serves, the volume range and the tenant's quota before
+ * anything is made; replies and returns LM_EINVAL (or the store error)
+ * when it is refused. */
+static int check_create(struct lmd_req *rq, uint64_t *volume_size)
+{
+	static const char *const strings[] = { "type", "region", "image", "key_id", NULL };
+	struct lmd *d = rq->d;
+	struct lm_instance_rec rec;
+	json_t *size = json_object_get(rq->body, "volume_size");
+	const char *type = lm_json_str(rq->body, "type"), *region = lm_json_str(rq->body, "region");
+	const char *image = lm_json_str(rq->body, "image"), *key_id = lm_json_str(rq->body, "key_id");
+	char names[160];
+	size_t count = 0;
+	int r;
+
+	for (size_t i = 0; strings[i]; i++) {
+		if (not_string(rq->body, strings[i])) {
+			lmd_reply_error(rq->req, 400, "bad value of '%s': must be a string", strings[i]);
+			return LM_EINVAL;
+		}
+	}
+	if (!type || !region) {
+		lmd_reply_error(rq->req, 400, "missing field '%s'", !type ? "type" : "region");
+		return LM_EINVAL;
+	}
+	if (!valid_name(type, sizeof(rec.type)) || !lm_instance_type_find(type)) {
+		type_names(names, sizeof(names));
+		lmd_reply_error(rq->req, 400, "unknown instance type '%.*s': one of %s", (int)sizeof(rec.type),
+				valid_name(type, sizeof(rec.type)) ? type : "?", names);
+		return LM_EINVAL;
+	}
+	if (!valid_name(region, sizeof(rec.region)) || strcmp(region, d->opt.region) != 0) {
+		lmd_reply_error(rq->req, 400, "region %.*s is not served here; this platform serves %s",
+				(int)sizeof(rec.region), valid_name(region, sizeof(rec.region)) ? region : "?",
+				d->opt.region);
+		return LM_EINVAL;
+	}
+	if (image && !valid_name(image, sizeof(rec.image))) {
+		lmd_reply_error(rq->req, 400, "bad value of 'image'");
+		return LM_EINVAL;
+	}
+	if (key_id && !valid_key_id(key_id)) {
+		lmd_reply_error(rq->req, 400, "bad value of 'key_id': expected lmk_ and 16 hex digits");
+		return LM_EINVAL;
+	}
+	*volume_size = VOLUME_DEFAULT;
+	if (size) {
+		if (!json_is_integer(size) || json_integer_value(size) < (json_int_t)LMD_MIN_VOLUME ||
+		    (uint64_t)json_integer_value(size) > d->opt.max_volume_size) {
+			lmd_reply_error(rq->req, 400,
+					"bad value of 'volume_size': bytes from %llu (%llu MiB) to %llu (%llu MiB)",
+					(unsigned long long)LMD_MIN_VOLUME, mib(LMD_MIN_VOLUME),
+					(unsigned long long)d->opt.max_volume_size, mib(d->opt.max_volume_size));
+			return LM_EINVAL;
+		}
+		*volume_size = (uint64_t)json_integer_value(size);
+	}
+	if ((r = count_instances(d, rq->tenant.id, &count)) < 0) {
+		lmd_reply_code(rq->req, r, "cannot count the tenant's instances");
+		return r;
+	}
+	if (count >= d->opt.max_instances) {
+		lmd_reply_error(rq->req, 409,
+				"tenant %s has %zu instances, the most this platform allows: delete one first",
+				rq->tenant.id, count);
+		return LM_EINVAL;
+	}
+	return 0;
+}
+
 void lmd_api_instance_create(struct lmd_req *rq)
 {
 	struct lmd *d = rq->d;
 	struct lm_instance_rec rec = { 0 };
 	const char *type = lm_json_str(rq->body, "type"), *region = lm_json_str(rq->body, "region");
 	const char *image = lm_json_str(rq->body, "image"), *key_id = lm_json_str(rq->body, "key_id");
-	json_t *size = json_object_get(rq->body, "volume_size");
 	struct lm_launch launch;
 	int r;
 
-	if (!type || !region) {
-		lmd_reply_error(rq->req, 400, "missing field '%s'", !type ? "type" : "region");
-		return;
-	}
-	if (!valid_name(type, sizeof(rec.type)) || !valid_name(region, sizeof(rec.region))) {
-		lmd_reply_error(rq->req, 400, "bad value of '%s'", !valid_name(type, sizeof(rec.type)) ? "type" : "region");
-		return;
-	}
-	if ((json_object_get(rq->body, "image") && !image) || (image && !valid_name(image, sizeof(rec.image)))) {
-		lmd_reply_error(rq->req, 400, "bad value of 'image'");
-		return;
-	}
-	if ((json_object_get(rq->body, "key_id") && !key_id) || (key_id && !valid_key_id(key_id))) {
-		lmd_reply_error(rq->req, 400, "bad value of 'key_id': expected lmk_ and 16 hex digits");
-		return;
-	}
-	rec.volume_size = VOLUME_DEFAULT;
-	if (size) {
-		if (!json_is_integer(size) || json_integer_value(size) < (json_int_t)VOLUME_MIN ||
-		    json_integer_value(size) > (json_int_t)VOLUME_MAX) {
-			lmd_reply_error(rq->req, 400, "bad value of 'volume_size': bytes, at least %llu",
-					(unsigned long long)VOLUME_MIN);
-			return;
-		}
-		rec.volume_size = (uint64_t)json_integer_value(size);
-	}
+	if ((r = check_create(rq, &rec.volume_size)) < 0)
+		return;	/* check_create() replied */
 	if ((r = lm_id_new(rec.id, sizeof(rec.id), "inst")) < 0 ||
 	    (r = lm_id_new(rec.volume_id, sizeof(rec.volume_id), "vol")) < 0) {
 		lmd_reply_code(rq->req, r, NULL);
@@ -487,7 +571,12 @@ void lmd_api_instance_attest(struct lmd_req *rq)
 	}
 	if ((r = lm_agent_attest(rq->d->agent, rec.id, nonce, size, attest_done, p)) < 0) {
 		(void)lmd_pending_finish(p);
-		lmd_reply_code(rq->req, r == LM_ENOENT ? LM_EUNAVAIL : r, "the guest cannot attest now");
+		if (r == LM_ENOENT)
+			lmd_reply_error(rq->req, 409,
+					"%s has no running guest (status %s): start it with 'lambda start instance %s ...'",
+					rec.id, rec.status, rec.id);
+		else
+			lmd_reply_code(rq->req, r, "the guest cannot attest now");
 	}
 out:
 	free(nonce);
@@ -640,6 +729,37 @@ void lmd_on_status(void *ctx, const char *instance_id, const char *status, int e
 				has_exit ? json_integer(exit_code) : json_null())) < 0)
 		lm_warn("%s: status change not audited", instance_id);
 	lmd_waiters_wake(d, instance_id);
+}
+
+void lmd_instances_recover(struct lmd *d)
+{
+	static const char *const live[] = { "pending", "awaiting_key", "running" };
+	struct lm_instance_rec *recs = NULL;
+	size_t count = 0;
+	int r;
+
+	if ((r = lm_store_instance_list(d->store, NULL, &recs, &count)) < 0) {
+		lm_err("cannot list instances to recover: %s", lm_strerror(r));
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		bool was_live = false;
+
+		for (size_t j = 0; j < sizeof(live) / sizeof(live[0]); j++)
+			was_live |= strcmp(recs[i].status, live[j]) == 0;
+		if (!was_live)
+			continue;
+		if ((r = lm_store_instance_set_status(d->store, recs[i].id, "failed", false, 0)) < 0) {
+			lm_err("%s: cannot record status failed: %s", recs[i].id, lm_strerror(r));
+			continue;
+		}
+		lm_warn("%s: was %s when lambdad stopped; its guest is gone: failed", recs[i].id, recs[i].status);
+		if (lmd_audit(d, "instance.status_changed", "system", recs[i].id, "status",
+			      json_pack("{s:s, s:n, s:s, s:s}", "status", "failed", "exit_code", "from", recs[i].status,
+					"reason", "lambdad restarted")) < 0)
+			lm_warn("%s: status change not audited", recs[i].id);
+	}
+	free(recs);
 }
 
 /* Status names a stop or start may leave from. */

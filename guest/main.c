@@ -440,6 +440,24 @@ out:
 	return r;
 }
 
+/* Removes the empty run directory the closed volume leaves
+ * (VOLUME_RUN_ROOT/<id>/{data,fuse}). rmdir only: anything still mounted
+ * or written there stays, and says so. */
+static void run_dir_remove(const struct guest *g)
+{
+	static const char *const subs[] = { "/data", "/fuse", "" };
+	char *path = NULL;
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (asprintf(&path, "%s/%s%s", VOLUME_RUN_ROOT, g->instance_id, subs[i]) < 0)
+			return;
+		if (rmdir(path) != 0 && errno != ENOENT)
+			lm_warn("rmdir %s: %s", path, strerror(errno));
+		free(path);
+		path = NULL;
+	}
+}
+
 /* After the workload is gone: sync, unmount, detach, stop the server. */
 static void volume_unmount(struct guest *g)
 {
@@ -450,6 +468,8 @@ static void volume_unmount(struct guest *g)
 	if ((r = lm_volume_close(g->vol)) < 0)
 		lm_err("closing the volume: %s", lm_strerror(r));
 	g->vol = NULL;
+	if (r == 0)
+		run_dir_remove(g);
 }
 
 static void close_fd(int *fd)
