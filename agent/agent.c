@@ -303,12 +303,14 @@ static int guest_reply(struct guest *g, json_t *msg)
 }
 
 /* A record must be well formed enough that logs.enc stays a sequence of
- * records: version 1, stream 1 or 2, and a length field that covers the rest. */
+ * records: version 1, stream 1, 2 or 3 (end of a run), and a length field
+ * that covers the rest. */
 static bool is_logrec(const uint8_t *rec, size_t size)
 {
 	uint32_t len;
 
-	if (size < LM_LOGREC_HEADER_BYTES + 16 || rec[0] != LOGREC_VERSION || (rec[1] != 1 && rec[1] != 2))
+	if (size < LM_LOGREC_HEADER_BYTES + 16 || rec[0] != LOGREC_VERSION || rec[1] < 1 ||
+	    rec[1] > LM_LOGREC_STREAM_END)
 		return false;
 	len = (uint32_t)rec[10] << 24 | (uint32_t)rec[11] << 16 | (uint32_t)rec[12] << 8 | rec[13];
 	return (size_t)len == size - LM_LOGREC_HEADER_BYTES;

@@ -31,13 +31,19 @@ LM_MUST_CHECK int cli_api_raw(struct lm_client *c, const char *path, char **out,
 
 /* ---- the configuration file (cli/config.c) ----
  * {"endpoint": "https://127.0.0.1:7443", "ca_file": "...", "token": "lmt_...",
- *  "data_dir": "..."}, mode 0600 (it holds the token). */
+ *  "data_dir": "...", "allow_simulated_insecure": true,
+ *  "audit_public_key": "-----BEGIN PUBLIC KEY-----..."}, mode 0600 (it
+ * holds the token). */
 struct cli_config {
 	char *endpoint, *ca_file, *token, *data_dir;	/* token is wiped on clear */
 	/* Written by `lambda up`: the platform runs on this machine with the
 	 * simulated evidence backend, so `lambda create` accepts simulated
 	 * evidence from it (with a warning) without --allow-simulated-insecure. */
 	bool allow_simulated_insecure;
+	/* The control plane's audit checkpoint key (PEM) that `lambda audit
+	 * verify` accepts: written by `lambda up` from DATA_DIR/audit.pub, or
+	 * pinned on the first verify (trust on first use). NULL: none yet. */
+	char *audit_public_key;
 };
 
 /* The configuration path in use (--config, $LAMBDA_CONFIG, XDG, ~) into out. */
@@ -52,5 +58,11 @@ LM_MUST_CHECK int cli_config_load(struct cli_config *cfg);
 LM_MUST_CHECK int cli_config_save(const struct cli_config *cfg, char *path_out, size_t path_size);
 
 void cli_config_clear(struct cli_config *cfg);
+
+/* True when the host of endpoint ("https://HOST:PORT/...") is a loopback
+ * address: 127.0.0.0/8, ::1 or localhost. allow_simulated_insecure of a
+ * configuration is honoured only then: a copy of the local configuration
+ * pointed elsewhere must not accept simulated evidence. */
+bool cli_endpoint_is_loopback(const char *endpoint);
 
 #endif

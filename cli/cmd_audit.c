@@ -3,7 +3,9 @@
  * machine with lm_audit_verify(), so an edited, deleted, reordered or
  * truncated log shows up here whatever the platform says about itself. */
 #include <getopt.h>
+#include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,10 +215,141 @@ static int report(bool json, bool ok, size_t count, uint64_t bad_seq, const char
 	return ok ? LM_EXIT_OK : LM_EXIT_FAIL;
 }
 
+/* ---- trust: the pinned audit key and the last verified head ---- */
+
+/* PEM texts equal but for whitespace (line ends, a final newline). */
+static bool same_pem(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a && isspace((unsigned char)*a))
+			a++;
+		while (*b && isspace((unsigned char)*b))
+			b++;
+		if (*a != *b)
+			return false;
+		if (!*a)
+			return true;
+		a++;
+		b++;
+	}
+}
+
+/* A verified log's key must be the pinned one; a configuration without a
+ * pin gets this one (trust on first use). Returns an exit status. */
+static int check_audit_key(struct cli_config *cfg, const char *pub)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (cfg->audit_public_key) {
+		if (same_pem(cfg->audit_public_key, pub))
+			return LM_EXIT_OK;
+		cli_error("the control plane's audit key changed: the log is signed with a key other than the one "
+			  "pinned in the configuration (audit_public_key); refusing to trust it");
+		return LM_EXIT_FAIL;
+	}
+	if (!(cfg->audit_public_key = strdup(pub)))
+		return cli_fail(LM_ENOMEM, "audit verify");
+	if ((r = cli_config_save(cfg, path, sizeof(path))) < 0)
+		return cli_fail(r, "cannot pin the audit key in the configuration");
+	fprintf(stderr, "lambda: pinned the control plane's audit key in %s (trust on first use: it was not "
+			"pinned before); a different key later is refused\n", path);
+	return LM_EXIT_OK;
+}
+
+/* $XDG_STATE_HOME/lambda/audit-heads.json, else ~/.local/state/lambda/. */
+static int heads_path(char *dir, size_t dir_size, char *path, size_t path_size)
+{
+	const char *env;
+	int n;
+
+	if ((env = getenv("XDG_STATE_HOME")) && *env == '/')
+		n = snprintf(dir, dir_size, "%s/lambda", env);
+	else if ((env = getenv("HOME")) && *env)
+		n = snprintf(dir, dir_size, "%s/.local/state/lambda", env);
+	else
+		return LM_ENOENT;
+	if (n < 0 || (size_t)n >= dir_size)
+		return LM_EINVAL;
+	n = snprintf(path, path_size, "%s/audit-heads.json", dir);
+	return n > 0 && (size_t)n < path_size ? 0 : LM_EINVAL;
+}
+
+/* The log must extend the head verified last time from this endpoint: the
+ * row with that seq has that hash (a rewritten past), and the log reaches
+ * that seq (a rollback to an older checkpoint). Then the new head is
+ * remembered. Returns an exit status; *why is set for a verdict of 1. */
+static int check_head(const char *endpoint, const struct lm_audit_event *rows, size_t count, uint64_t *bad_seq,
+		      char *why, size_t why_size)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32], hex[2 * LM_HASH_BYTES + 1];
+	const struct lm_audit_event *head = &rows[count - 1];
+	json_t *doc = NULL, *prev;
+	uint8_t *text = NULL, hash[LM_HASH_BYTES];
+	char *out = NULL;
+	size_t size = 0;
+	int r, ex = LM_EXIT_FAIL;
+
+	if ((r = heads_path(dir, sizeof(dir), path, sizeof(path))) < 0)
+		return cli_fail(r, "no place for the audit state: set HOME or XDG_STATE_HOME");
+	r = lm_file_read_private(path, 1 << 20, &text, &size);
+	if (r == LM_ENOENT)
+		doc = json_object();
+	else if (r == 0)
+		doc = json_loadb((const char *)text, size, 0, NULL);
+	else
+		return cli_fail(r, "%s", path);
+	free(text);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		cli_error("%s: not an audit state file; move it away to start afresh", path);
+		return LM_EXIT_USAGE;
+	}
+	prev = json_object_get(doc, endpoint);
+	if (prev) {
+		json_t *pseq = json_object_get(prev, "seq");
+		uint64_t seq = json_is_integer(pseq) ? (uint64_t)json_integer_value(pseq) : 0;
+
+		if (seq == 0 || !hex_field(hash, sizeof(hash), prev, "hash")) {
+			cli_error("%s: unusable entry for %s; move the file away to start afresh", path, endpoint);
+			ex = LM_EXIT_USAGE;
+			goto out;
+		}
+		/* Verified rows are seq 1..count in order. */
+		if (seq > head->seq) {
+			*bad_seq = head->seq;
+			snprintf(why, why_size, "rollback: the log ends at seq %" PRIu64 " but seq %" PRIu64
+				 " was verified before", head->seq, seq);
+			goto out;
+		}
+		if (memcmp(rows[seq - 1].hash, hash, LM_HASH_BYTES) != 0) {
+			*bad_seq = seq;
+			snprintf(why, why_size, "rewritten: seq %" PRIu64 " differs from the row verified before", seq);
+			goto out;
+		}
+	}
+	lm_hex_encode(hex, head->hash, LM_HASH_BYTES);
+	if (json_object_set_new(doc, endpoint, json_pack("{s:I, s:s}", "seq", (json_int_t)head->seq, "hash", hex)) < 0 ||
+	    !(out = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+		ex = cli_fail(LM_ENOMEM, "audit verify");
+		goto out;
+	}
+	if ((r = lm_mkdir_p(dir, 0700)) < 0 || (r = lm_file_write_replace(path, out, strlen(out), 0600)) < 0) {
+		ex = cli_fail(r, "cannot remember the verified head in %s", path);
+		goto out;
+	}
+	ex = LM_EXIT_OK;
+out:
+	free(out);
+	json_decref(doc);
+	return ex;
+}
+
 int cmd_audit_verify(int argc, char **argv)
 {
 	struct lm_audit_event *rows = NULL;
 	struct lm_audit_checkpoint cp;
+	struct cli_config cfg = { 0 };
 	json_t *resp = NULL, *events, *e, *cpj;
 	const char *pub;
 	char why[256] = "", head[2 * LM_HASH_BYTES + 1] = "";
@@ -229,25 +362,30 @@ int cmd_audit_verify(int argc, char **argv)
 		return ex;
 	if ((r = fetch_audit(0, &resp)) < 0)
 		return lm_exit_code(r);
+	/* fetch_audit() has read it already: it parses. */
+	if ((r = cli_config_load(&cfg)) < 0) {
+		json_decref(resp);
+		return cli_fail(r, "reading the configuration");
+	}
 	events = json_object_get(resp, "events");
 	cpj = json_object_get(resp, "checkpoint");
 	pub = lm_json_str(resp, "public_key");
 	if (!json_is_array(events) || !pub) {
-		json_decref(resp);
 		cli_error("the platform's audit answer lacks events or public_key");
-		return LM_EXIT_USAGE;
+		ex = LM_EXIT_USAGE;
+		goto out;
 	}
 	count = json_array_size(events);
 	if (count == 0) {
 		/* A platform writes events from its first start: an empty log
 		 * was emptied. */
-		json_decref(resp);
-		return report(json, false, 0, 1, "", "the log is empty");
+		ex = report(json, false, 0, 1, "", "the log is empty");
+		goto out;
 	}
 	rows = calloc(count, sizeof(*rows));
 	if (!rows) {
-		json_decref(resp);
-		return cli_fail(LM_ENOMEM, "audit verify");
+		ex = cli_fail(LM_ENOMEM, "audit verify");
+		goto out;
 	}
 	json_array_foreach(events, i, e) {
 		if (rebuild_row(e, &rows[i], why, sizeof(why)) < 0) {
@@ -261,18 +399,26 @@ int cmd_audit_verify(int argc, char **argv)
 		ex = report(json, false, count, rows[count - 1].seq, "", "no valid signed checkpoint");
 		goto out;
 	}
+	/* The key first: a log re-signed with another key verifies. */
+	if (cfg.audit_public_key && !same_pem(cfg.audit_public_key, pub)) {
+		ex = check_audit_key(&cfg, pub);
+		goto out;
+	}
 	r = lm_audit_verify(rows, count, &cp, pub, &bad_seq, why, sizeof(why));
 	if (r == LM_EVERIFY) {
 		ex = report(json, false, count, bad_seq, "", why);
 	} else if (r < 0) {
 		ex = cli_fail(r, "verifying the audit log");
-	} else {
+	} else if ((ex = check_head(cfg.endpoint, rows, count, &bad_seq, why, sizeof(why))) == LM_EXIT_FAIL) {
+		ex = report(json, false, count, bad_seq, "", why);
+	} else if (ex == LM_EXIT_OK && (ex = check_audit_key(&cfg, pub)) == LM_EXIT_OK) {
 		lm_hex_encode(head, rows[count - 1].hash, LM_HASH_BYTES);
 		ex = report(json, true, count, 0, head, NULL);
 	}
 out:
 	free(rows);
 	json_decref(resp);
+	cli_config_clear(&cfg);
 	return ex;
 }
 
@@ -297,11 +443,20 @@ static const char verify_manual[] =
 	"row. Prints \"audit log intact: N events, head <hash>\" or \"audit log\n"
 	"broken at seq N: reason\".\n"
 	"\n"
+	"The checkpoint key must be the one pinned in the configuration\n"
+	"(audit_public_key, written by 'lambda up'); without a pin the first verify\n"
+	"pins the key the platform sends (trust on first use) and says so. Each\n"
+	"intact head (seq, hash) is remembered per endpoint in\n"
+	"$XDG_STATE_HOME/lambda/audit-heads.json (else ~/.local/state/lambda/), and a\n"
+	"later log must extend it: a rewritten row or a rollback to an older\n"
+	"checkpoint is broken.\n"
+	"\n"
 	"Options:\n"
 	"  --json   print {\"intact\", \"events\", \"head\"} or {\"intact\", \"events\",\n"
 	"           \"bad_seq\", \"reason\"}\n"
 	"\n"
-	"Exit status: 0 intact, 1 broken (edited, deleted, reordered or truncated),\n"
+	"Exit status: 0 intact, 1 broken (edited, deleted, reordered, truncated or\n"
+	"rolled back) or signed with another key than the pinned one,\n"
 	"2 unusable answer, 4 platform not reachable, 6 credentials refused.\n"
 	"\n"
 	"Example:\n"

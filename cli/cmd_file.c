@@ -1,9 +1,11 @@
 /* lambda encrypt / lambda decrypt: files in the encrypted file format of
  * DESIGN.md section 5 (lib/crypto/fileenc.c) under the file KEK of a CMK.
- * Owns the output discipline: a temporary file beside the destination,
- * renamed into place only when everything worked (for decrypt: only once
- * the whole input authenticated), removed on failure and on SIGINT/SIGTERM;
- * never an existing file replaced without --force. */
+ * Owns the output discipline: an unnamed file (O_TMPFILE) in the
+ * destination's directory, named only when everything worked (for decrypt:
+ * only once the whole input authenticated), so that not even kill -9
+ * leaves a part behind; where O_TMPFILE is missing, a named temporary file
+ * renamed into place, removed on failure and on SIGINT/SIGTERM. Never an
+ * existing file replaced without --force. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,13 +23,15 @@
 #include "lambda/fileenc.h"
 #include "lambda/log.h"
 #include "lambda/secret.h"
+#include "lambda/util.h"
 
 const char cmd_encrypt_manual[] =
 	"Encrypts IN (a file, or - for standard input) for the CMK in KEY: AES-256-GCM in\n"
 	"segments under a random file key, wrapped by the file KEK derived from the CMK\n"
 	"(format: docs/formats.md, \"Encrypted files\"). Memory use is constant, whatever\n"
-	"the size of IN. OUT is written through a temporary file in its directory and\n"
-	"appears only complete: an interrupted or failed run leaves nothing behind.\n"
+	"the size of IN. OUT is written through an unnamed temporary file in its directory\n"
+	"(O_TMPFILE) and appears only complete: an interrupted, killed or failed run\n"
+	"leaves nothing behind.\n"
 	"\n"
 	"options:\n"
 	"  -k, --key KEY           the CMK file (mode 0600), as made by 'lambda key generate'\n"
@@ -40,7 +44,9 @@ const char cmd_encrypt_manual[] =
 	"  0  encrypted\n"
 	"  1  reading or writing failed\n"
 	"  2  bad arguments, or OUT exists without --force\n"
-	"  3  the key file is unusable (malformed, or readable by group or others)\n"
+	"  3  the key file is unusable (malformed, readable by group or others, or\n"
+	"     owned by another user)\n"
+	"  5  IN, the key file or the directory of OUT does not exist\n"
 	"\n"
 	"examples:\n"
 	"  lambda encrypt --key key.pem report.pdf -o report.pdf.lmbd\n"
@@ -50,8 +56,9 @@ const char cmd_decrypt_manual[] =
 	"Decrypts IN (a file, or - for standard input), made by 'lambda encrypt' with the\n"
 	"same CMK, into OUT. Every segment, its position and the end of the file are\n"
 	"authenticated: any modified, truncated, reordered or extended input is refused.\n"
-	"OUT is written to a temporary file in its directory and renamed into place only\n"
-	"after the whole input authenticated; on any failure nothing is left at OUT.\n"
+	"OUT is written to an unnamed temporary file in its directory (O_TMPFILE) that\n"
+	"gets its name only after the whole input authenticated; on any failure, and\n"
+	"even after kill -9, nothing is left at OUT or beside it.\n"
 	"If IN has a key rotation journal beside it (IN.lambda-rotate, left by an\n"
 	"interrupted 'lambda key rotate --file'), the rotation is completed first.\n"
 	"\n"
@@ -78,6 +85,7 @@ const char cmd_decrypt_manual[] =
 	"     or bad arguments, or OUT exists\n"
 	"  3  wrong key: the file was encrypted for another CMK (the message names the\n"
 	"     lmk_... key id it wants), or the key file is unusable\n"
+	"  5  IN, the key file or the directory of OUT does not exist\n"
 	"\n"
 	"examples:\n"
 	"  lambda decrypt --key key.pem report.pdf.lmbd -o report.pdf\n"
@@ -98,7 +106,66 @@ struct out_file {
 	const char *path;	/* NULL for standard output */
 	int fd;
 	bool force;
+	bool unnamed;		/* an O_TMPFILE: no name until out_commit() */
+	char dir[PATH_MAX];	/* the directory of path */
 };
+
+/* An unnamed file in the directory of the output (O_TMPFILE): if we are
+ * killed, even with -9, there is nothing to remove. Returns -1 where the
+ * file system or kernel has no O_TMPFILE; the caller then uses a named
+ * temporary file. */
+static int open_unnamed(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -2;	/* a real error, e.g. no such directory */
+	return fd;
+}
+
+/* Gives the unnamed file its name: linkat through /proc/self/fd (no
+ * privilege needed, unlike AT_EMPTY_PATH). Without --force the link fails
+ * if the name exists; with it, the file is linked to a fresh temporary name
+ * and renamed over the old one at once. */
+static int name_unnamed(struct out_file *o)
+{
+	char proc[64];
+	int e;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
+	if (!o->force) {
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, o->path, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+	} else {
+		for (int i = 0; i < 100; i++) {
+			uint8_t rnd[6];
+
+			if (lm_random(rnd, sizeof(rnd)) < 0)
+				return LM_EIO;
+			if ((size_t)snprintf(g_tmp_path, sizeof(g_tmp_path), "%s/.lambda-out.%02x%02x%02x%02x%02x%02x",
+					     o->dir, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]) >= sizeof(g_tmp_path)) {
+				g_tmp_path[0] = 0;
+				errno = ENAMETOOLONG;
+				break;
+			}
+			if (linkat(AT_FDCWD, proc, AT_FDCWD, g_tmp_path, AT_SYMLINK_FOLLOW) == 0)
+				break;
+			g_tmp_path[0] = 0;
+			if (errno != EEXIST)
+				break;
+		}
+		if (g_tmp_path[0] && rename(g_tmp_path, o->path) == 0) {
+			g_tmp_path[0] = 0;
+			return 0;
+		}
+	}
+	e = errno;
+	if (g_tmp_path[0])
+		unlink(g_tmp_path);
+	g_tmp_path[0] = 0;
+	cli_error("%s: %s", o->path, e == EEXIST ? "appeared meanwhile; not replaced" : strerror(e));
+	return e == EEXIST ? LM_EEXIST : LM_EIO;
+}
 
 static int out_open(struct out_file *o, const char *path, bool force)
 {
@@ -118,7 +185,17 @@ static int out_open(struct out_file *o, const char *path, bool force)
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	snprintf(base, sizeof(base), "%s", path);
-	if ((size_t)snprintf(g_tmp_path, sizeof(g_tmp_path), "%s/.%s.XXXXXX", dirname(dir), basename(base)) >=
+	snprintf(o->dir, sizeof(o->dir), "%s", dirname(dir));
+	o->fd = open_unnamed(o->dir);
+	if (o->fd >= 0) {
+		o->unnamed = true;
+		return 0;
+	}
+	if (o->fd == -2) {
+		cli_error("%s: cannot create a file in %s: %s", path, o->dir, strerror(errno));
+		return errno == ENOENT ? LM_ENOENT : LM_EIO;
+	}
+	if ((size_t)snprintf(g_tmp_path, sizeof(g_tmp_path), "%s/.%s.XXXXXX", o->dir, basename(base)) >=
 	    sizeof(g_tmp_path)) {
 		g_tmp_path[0] = 0;
 		cli_error("%s: path too long", path);
@@ -147,6 +224,17 @@ static int out_commit(struct out_file *o)
 
 	if (!o->path)
 		return 0;
+	if (o->unnamed) {
+		if (fsync(o->fd) != 0) {
+			cli_error("%s: %s", o->path, strerror(errno));
+			return LM_EIO;
+		}
+		if ((r = name_unnamed(o)) < 0)
+			return r;
+		close(o->fd);
+		o->fd = -1;
+		goto sync_dir;
+	}
 	if (fsync(o->fd) != 0 || close(o->fd) != 0) {
 		o->fd = -1;
 		cli_error("%s: %s", o->path, strerror(errno));
@@ -160,6 +248,7 @@ static int out_commit(struct out_file *o)
 		return e == EEXIST ? LM_EEXIST : LM_EIO;
 	}
 	g_tmp_path[0] = 0;
+sync_dir:
 	snprintf(dir, sizeof(dir), "%s", o->path);
 	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) != 0)

@@ -29,6 +29,13 @@
 #define DEFAULT_TIMEOUT_S 120
 #define SANDBOX_PROFILE "process-v1"
 #define LOGS_OLD_MAX 8			/* lambda logs --old-key */
+/* What lambda-guest accepts in a key release (guest/main.c ARGS_MAX,
+ * ENV_MAX), and the largest release payload we seal: the sealed blob must
+ * fit the agent's 1 MiB channel frame after base64. */
+#define GUEST_ARGS_MAX 1024
+#define GUEST_ENV_MAX 1024
+#define RELEASE_JSON_MAX ((1u << 20) / 2)
+#define ID_SIZE 64			/* instance and volume ids, with NUL */
 
 /* ---- helpers shared by the verbs ---- */
 
@@ -79,10 +86,8 @@ int cli_load_cmk(const char *path, struct lm_secret **cmk, char key_id[static LM
 	int r;
 
 	r = lm_cmk_load(path, cmk, NULL);
-	if (r == LM_EKEYPERM) {
-		cli_error("%s is accessible by group or others; protect it with: chmod 600 %s", path, path);
+	if (r == LM_EKEYPERM)	/* already said why: its mode or its owner */
 		return LM_EXIT_KEY;
-	}
 	if (r == LM_EFORMAT) {
 		cli_error("%s is not a lambda master key (PEM 'LAMBDA MASTER KEY')", path);
 		return LM_EXIT_KEY;
@@ -216,7 +221,8 @@ int cli_wait_status(struct lm_client *c, const char *id, const char *const want[
 }
 
 /* The config that `lambda up` writes for a local simulated platform says
- * so; a missing or unreadable config means no. */
+ * so; a missing or unreadable config means no, and so does an endpoint
+ * that is not on this machine, whatever the config says. */
 static bool config_allows_simulated(void)
 {
 	struct cli_config cfg = { 0 };
@@ -225,6 +231,11 @@ static bool config_allows_simulated(void)
 	if (cli_config_load(&cfg) < 0)
 		return false;
 	yes = cfg.allow_simulated_insecure;
+	if (yes && !cli_endpoint_is_loopback(cfg.endpoint)) {
+		cli_error("warning: ignoring allow_simulated_insecure of the configuration: its endpoint %s is "
+			  "not a loopback address (only a platform on this machine may use it)", cfg.endpoint);
+		yes = false;
+	}
 	cli_config_clear(&cfg);
 	return yes;
 }
@@ -351,7 +362,7 @@ static int build_release(const struct lm_secret *kek, const char *instance_id, c
 	struct lm_secret *pt = NULL;
 	int r;
 
-	if (json_size > (1u << 20) / 2) {
+	if (json_size > RELEASE_JSON_MAX) {
 		cli_error("the workload's env and arguments are too large (%zu bytes)", json_size);
 		return LM_ETOOBIG;
 	}
@@ -412,6 +423,7 @@ struct create_opts {
 	char **env;
 	size_t env_count;
 	bool allow_sim, json;
+	bool config_sim;		/* the local configuration allows simulated evidence */
 	unsigned timeout_s;
 	char **args;
 	size_t arg_count;
@@ -428,7 +440,6 @@ static int verify_for_release(const struct create_opts *o, const char *id, const
 	size_t want_m_size = 0;
 	struct lm_policy pol = { 0 };
 	const char *pk_hex;
-	bool config_sim = config_allows_simulated();
 	int r;
 
 	pk_hex = lm_evidence_info(ev, "guest_public_key");
@@ -460,7 +471,7 @@ static int verify_for_release(const struct create_opts *o, const char *id, const
 	} else {
 		fprintf(stderr, "lambda: warning: no --expect-measurement given: any launch measurement is accepted\n");
 	}
-	pol.allow_simulated_insecure = o->allow_sim || config_sim;
+	pol.allow_simulated_insecure = o->allow_sim || o->config_sim;
 	pol.expect_measurement = want_m;
 	pol.expect_measurement_size = want_m_size;
 	pol.expect_nonce = nonce;
@@ -652,6 +663,36 @@ static const struct option create_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The command and env as the guest will judge them, before anything is
+ * sent: a workload it refuses would leave an instance waiting for a key. */
+static int check_workload(const struct create_opts *o, const char *verb)
+{
+	size_t size;
+
+	if (!o->args[0][0]) {
+		cli_error("%s instance: the command (first word after --) is empty", verb);
+		return LM_EXIT_USAGE;
+	}
+	if (o->arg_count > GUEST_ARGS_MAX) {
+		cli_error("%s instance: %zu command words; the guest takes at most %d", verb, o->arg_count,
+			  GUEST_ARGS_MAX);
+		return LM_EXIT_USAGE;
+	}
+	if (o->env_count > GUEST_ENV_MAX) {
+		cli_error("%s instance: %zu --env variables; the guest takes at most %d", verb, o->env_count,
+			  GUEST_ENV_MAX);
+		return LM_EXIT_USAGE;
+	}
+	/* The ids are not known yet: count them at their largest. */
+	size = release_json(NULL, "", "", o->args, o->arg_count, o->env, o->env_count) + 2 * ID_SIZE;
+	if (size > RELEASE_JSON_MAX) {
+		cli_error("%s instance: the command and env are too large (%zu bytes encoded; at most %u)", verb,
+			  size, RELEASE_JSON_MAX);
+		return LM_EXIT_USAGE;
+	}
+	return LM_EXIT_OK;
+}
+
 /* Options of create, and of start (is_start: the instance id as the first
  * word that is not an option; no type, region, image or volume size, which
  * the instance already has). */
@@ -731,7 +772,9 @@ static int parse_create(int argc, char **argv, struct create_opts *o, bool is_st
 	}
 	o->args = argv + optind;
 	o->arg_count = (size_t)(argc - optind);
-	return LM_EXIT_OK;
+	/* Decided, and warned about, before anything is sent. */
+	o->config_sim = !o->allow_sim && config_allows_simulated();
+	return check_workload(o, is_start ? "start" : "create");
 }
 
 int cmd_create_instance(int argc, char **argv)
@@ -1039,6 +1082,7 @@ out:
 static int print_record_json(json_t *arr, int stream, uint64_t seq, const uint8_t *msg, size_t size)
 {
 	json_t *rec, *text = json_stringn((const char *)msg, size);
+	const char *name = stream == 2 ? "stderr" : stream == LM_LOGREC_STREAM_END ? "end" : "stdout";
 	char *b64 = NULL;
 
 	if (!text) {
@@ -1046,15 +1090,37 @@ static int print_record_json(json_t *arr, int stream, uint64_t seq, const uint8_
 		if (lm_base64_encode(msg, size, &b64) < 0)
 			return LM_ENOMEM;
 		rec = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "stream",
-				stream == 2 ? "stderr" : "stdout", "message_base64", b64);
+				name, "message_base64", b64);
 		lm_free_wiped(b64);
 	} else {
 		rec = json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)seq, "stream",
-				stream == 2 ? "stderr" : "stdout", "message", text);
+				name, "message", text);
 	}
 	if (!rec || json_array_append_new(arr, rec) < 0)
 		return LM_ENOMEM;
 	return 0;
+}
+
+/* A run that ended wrote an end record last (guest/main.c): an instance
+ * that is not running, whose workload ran (records, or an exit code),
+ * must have one as its last record, else the tail was cut off. A running
+ * instance may still write: its tail cannot be proven complete. */
+static int check_log_end(const json_t *inst, const char *id, uint64_t count, bool last_is_end)
+{
+	static const char *const done[] = { "exited", "failed", "stopped", "deleted", NULL };
+	const char *status = lm_json_str(inst, "status");
+	bool is_done = false;
+
+	for (size_t i = 0; status && done[i]; i++)
+		is_done |= strcmp(status, done[i]) == 0;
+	if (!is_done || last_is_end || (count == 0 && json_is_null(json_object_get(inst, "exit_code"))))
+		return LM_EXIT_OK;
+	if (count == 0)
+		cli_error("%s: log truncated: no records, yet the workload ran (%s)", id, status);
+	else
+		cli_error("%s: log truncated after record %" PRIu64 ": the run's end record is missing", id,
+			  count - 1);
+	return LM_EXIT_FAIL;
 }
 
 int cmd_logs(int argc, char **argv)
@@ -1075,8 +1141,8 @@ int cmd_logs(int argc, char **argv)
 	char *raw = NULL;
 	const uint8_t *buf;
 	size_t size = 0, off = 0, n = 0;
-	uint64_t last_seq[3] = { 0 };
-	bool json = false, seen[3] = { false };
+	uint64_t next_seq = 0;
+	bool json = false, is_end = false;
 	int ch, r, ex;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1176,24 +1242,27 @@ int cmd_logs(int argc, char **argv)
 			break;
 		}
 		off += used;
-		if (stream != 1 && stream != 2) {
+		if (stream < 1 || stream > LM_LOGREC_STREAM_END) {
 			lm_free_wiped_size(msg, msg_size);
 			cli_error("%s: log record %zu has unknown stream %d", id, n, stream);
 			ex = LM_EXIT_FAIL;
 			break;
 		}
-		/* Authenticated records that come out of order were reordered
-		 * by whoever stored them. */
-		if (seen[stream] && seq <= last_seq[stream]) {
+		/* One seq across both streams, from 0 without gaps: an
+		 * authenticated record elsewhere was dropped or reordered by
+		 * whoever stored them. */
+		if (seq != next_seq) {
 			lm_free_wiped_size(msg, msg_size);
-			cli_error("%s: log record %zu is out of order (seq %" PRIu64 " after %" PRIu64 ")", id, n,
-				  seq, last_seq[stream]);
+			cli_error("%s: log record seq %" PRIu64 " is missing (found seq %" PRIu64 " in its place): "
+				  "records were dropped or reordered", id, next_seq, seq);
 			ex = LM_EXIT_FAIL;
 			break;
 		}
-		seen[stream] = true;
-		last_seq[stream] = seq;
-		if (json) {
+		next_seq++;
+		is_end = stream == LM_LOGREC_STREAM_END;
+		if (is_end) {
+			r = json ? print_record_json(out_arr, stream, seq, msg, msg_size) : 0;
+		} else if (json) {
 			r = print_record_json(out_arr, stream, seq, msg, msg_size);
 		} else {
 			FILE *f = stream == 2 ? stderr : stdout;
@@ -1208,6 +1277,8 @@ int cmd_logs(int argc, char **argv)
 			break;
 		}
 	}
+	if (ex == LM_EXIT_OK)
+		ex = check_log_end(inst, id, next_seq, is_end);
 	if (json && ex == LM_EXIT_OK)
 		ex = print_json(out_arr);
 out:
@@ -1341,13 +1412,20 @@ static const char create_manual[] =
 	"                            default, on a simulated platform, the CLI computes\n"
 	"                            the measurement of this launch itself\n"
 	"  --allow-simulated-insecure  accept simulated evidence (no hardware\n"
-	"                            protection); also set by a local 'lambda up'\n"
+	"                            protection); also set by a local 'lambda up',\n"
+	"                            whose configuration counts only while its\n"
+	"                            endpoint is a loopback address\n"
 	"  --timeout SEC             how long to wait for each state (default 120)\n"
 	"  --json                    print the instance and the verdict as JSON\n"
 	"\n"
+	"The command and env are checked against what the guest accepts before\n"
+	"anything is sent: a non-empty first word, at most 1024 words, at most\n"
+	"1024 --env variables, at most 512 KiB together (JSON-encoded).\n"
+	"\n"
 	"Exit status: 0 running (or already finished), 1 attestation not verified\n"
-	"(nothing released) or the instance failed to start, 2 bad arguments or\n"
-	"unusable evidence, 3 key file unusable (e.g. readable by others),\n"
+	"(nothing released) or the instance failed to start, 2 bad arguments (a\n"
+	"workload the guest would refuse included) or unusable evidence, 3 key\n"
+	"file unusable (e.g. readable by others),\n"
 	"4 platform not reachable or timeout, 6 credentials refused.\n"
 	"\n"
 	"Examples:\n"
@@ -1399,14 +1477,24 @@ const char g_cli_logs_manual[] =
 	"stdout and its stderr to stderr, in order. Every record is authenticated:\n"
 	"a record that fails is reported by number and nothing after it is shown.\n"
 	"\n"
+	"Records carry one sequence number across both streams, 0, 1, 2, ...: a\n"
+	"gap or a reordering is reported naming the missing seq. Each run of the\n"
+	"workload ends with an authenticated end record (its exit code); for an\n"
+	"instance that is not running (exited, failed, stopped) the last record\n"
+	"must be one, else \"log truncated after record N\". The tail of a RUNNING\n"
+	"instance cannot be proven complete: records may still come, and any that\n"
+	"were dropped from its end look the same.\n"
+	"\n"
 	"Options:\n"
 	"  --encryption-key FILE   the master key the instance is keyed with now\n"
 	"  --old-key FILE          (repeatable) a key the instance had before a\n"
 	"                          'lambda key rotate': records written before the\n"
 	"                          rotation are under its log key and stay so\n"
-	"  --json                  print [{\"seq\", \"stream\", \"message\"}, ...]\n"
+	"  --json                  print [{\"seq\", \"stream\", \"message\"}, ...];\n"
+	"                          stream is \"stdout\", \"stderr\" or \"end\"\n"
 	"\n"
 	"Exit status: 0 shown, 1 a record failed authentication or is malformed,\n"
+	"records are missing, reordered or cut off at the end,\n"
 	"3 key file unusable or not the instance's key (the message names the key\n"
 	"id needed), 4 platform not reachable, 5 no such instance.\n"
 	"\n"
@@ -1464,13 +1552,16 @@ static const char start_manual[] =
 	"  --env NAME=VALUE          environment variable for the workload (repeatable)\n"
 	"  --expect-measurement HEX  launch measurement the evidence must show\n"
 	"  --allow-simulated-insecure  accept simulated evidence (no hardware\n"
-	"                            protection); also set by a local 'lambda up'\n"
+	"                            protection); also set by a local 'lambda up',\n"
+	"                            whose configuration counts only while its\n"
+	"                            endpoint is a loopback address\n"
 	"  --timeout SEC             how long to wait for each state (default 120)\n"
 	"  --json                    print the instance and the verdict as JSON\n"
 	"\n"
 	"Exit status: 0 running (or already finished), 1 attestation not verified\n"
 	"(nothing released), the guest refused the key or the instance failed to\n"
-	"start, 2 bad arguments, 3 key file unusable or not the instance's key (the\n"
+	"start, 2 bad arguments or a workload the guest would refuse (see create),\n"
+	"3 key file unusable or not the instance's key (the\n"
 	"message names the key id needed), 4 platform not reachable or timeout,\n"
 	"5 no such instance, 6 credentials refused.\n"
 	"\n"

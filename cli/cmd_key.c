@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -22,6 +23,52 @@ static int refuse_existing(const char *path)
 	cli_error("%s already exists; refusing to overwrite it (choose another --output or move the file away)",
 		  path);
 	return LM_EXIT_USAGE;
+}
+
+/* Checks an --output FILE before any key is made: an empty name or "-"
+ * (keys are never written to a terminal or pipe) is a usage error, a
+ * missing directory is named, an existing file is never overwritten. */
+static int check_output(const char *path)
+{
+	char dir[4096];
+	const char *slash;
+	struct stat st;
+
+	if (!*path) {
+		cli_error("--output: the file name is empty");
+		return LM_EXIT_USAGE;
+	}
+	if (strcmp(path, "-") == 0) {
+		cli_error("--output -: keys are written to files only, not to standard output; give a file name");
+		return LM_EXIT_USAGE;
+	}
+	if ((slash = strrchr(path, '/')) && slash != path) {
+		if ((size_t)(slash - path) >= sizeof(dir)) {
+			cli_error("--output: the path is too long");
+			return LM_EXIT_USAGE;
+		}
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = 0;
+		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			cli_error("--output %s: %s: no such directory", path, dir);
+			return LM_EXIT_NOTFOUND;
+		}
+	}
+	return refuse_existing(path);
+}
+
+/* The rule of lambda/crypto.h for a CMK name, checked before a key is made
+ * so that a bad name is a usage error and nothing else is blamed. */
+static bool is_key_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > LM_KEY_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < 0x20 || name[i] > 0x7e)
+			return false;
+	return true;
 }
 
 static int load_key(const char *path, struct lm_secret **cmk, char **name)
@@ -61,7 +108,11 @@ static int cmd_key_generate(int argc, char **argv)
 		cli_error("usage: lambda key generate --name NAME --output FILE");
 		return LM_EXIT_USAGE;
 	}
-	if ((r = refuse_existing(output)) != 0)
+	if (!is_key_name(name)) {
+		cli_error("--name: a key name holds 1 to %d printable ASCII characters", LM_KEY_NAME_MAX);
+		return LM_EXIT_USAGE;
+	}
+	if ((r = check_output(output)) != 0)
 		return r;
 	if ((r = lm_cmk_generate(&cmk)) < 0 || (r = lm_key_id(id, cmk)) < 0) {
 		r = cli_fail(r, "cannot generate a master key");
@@ -160,7 +211,7 @@ static int cmd_key_derive(int argc, char **argv)
 		return LM_EXIT_USAGE;
 	}
 	path = argv[optind];
-	if ((r = refuse_existing(output)) != 0)
+	if ((r = check_output(output)) != 0)
 		return r;
 	if ((r = load_key(path, &cmk, NULL)) != 0)
 		return r;
@@ -204,12 +255,14 @@ static const char g_generate_manual[] =
 	"\n"
 	"Options:\n"
 	"  --name NAME     a label for the key, 1 to 64 printable ASCII characters\n"
-	"  --output FILE   where to write the key; must not exist\n"
+	"  --output FILE   where to write the key; must not exist, its directory must\n"
+	"                  (standard output is not offered: \"-\" is refused)\n"
 	"\n"
 	"Exit status:\n"
 	"  0  the key was written\n"
-	"  2  bad arguments, or FILE already exists\n"
 	"  1  the key could not be made or written\n"
+	"  2  bad arguments: a bad NAME, an empty FILE or \"-\", or FILE already exists\n"
+	"  5  the directory of FILE does not exist\n"
 	"\n"
 	"Example:\n"
 	"  lambda key generate --name prod --output ~/.lambda/prod.pem\n";
@@ -224,8 +277,9 @@ static const char g_show_manual[] =
 	"\n"
 	"Exit status:\n"
 	"  0  shown\n"
-	"  2  the file is not a master key file\n"
-	"  3  the file is accessible by group or others (fix: chmod 600 FILE)\n"
+	"  2  the file is not a master key file, or not a regular file\n"
+	"  3  the file is accessible by group or others (fix: chmod 600 FILE) or\n"
+	"     owned by another user\n"
 	"  5  no such file\n"
 	"\n"
 	"Example:\n"
@@ -253,9 +307,11 @@ static const char g_derive_manual[] =
 	"\n"
 	"Exit status:\n"
 	"  0  written\n"
-	"  2  bad arguments, a malformed key file, or F already exists\n"
-	"  3  the key file is accessible by group or others (fix: chmod 600 FILE)\n"
-	"  5  no such key file\n"
+	"  1  the key could not be derived or written\n"
+	"  2  bad arguments, a malformed key file, an empty F or \"-\", or F already exists\n"
+	"  3  the key file is accessible by group or others (fix: chmod 600 FILE) or\n"
+	"     owned by another user\n"
+	"  5  no such key file, or the directory of F does not exist\n"
 	"\n"
 	"Example:\n"
 	"  lambda key derive prod.pem --region us-west-1 --instance inst_abc123 \\\n"

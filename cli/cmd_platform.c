@@ -214,6 +214,20 @@ static int read_token(const char *dir, char **out)
 	return 0;
 }
 
+/* DATA_DIR/audit.pub, which lambdad wrote at its first start: pinned in
+ * the configuration so that `lambda audit verify` accepts no other key. */
+static char *read_audit_pub(const char *dir)
+{
+	char path[PATH_MAX];
+	uint8_t *text = NULL;
+	size_t size = 0;
+
+	snprintf(path, sizeof(path), "%s/audit.pub", dir);
+	if (lm_file_read(path, 64 * 1024, &text, &size) < 0)
+		return NULL;
+	return (char *)text;
+}
+
 static pid_t spawn(char *const argv[], bool detach, int err_fd)
 {
 	pid_t pid = fork();
@@ -452,8 +466,13 @@ int cmd_up(int argc, char **argv)
 		cli_error("cannot read %s/admin.token: %s", dir, lm_strerror(r));
 		goto out;
 	}
+	cfg.audit_public_key = read_audit_pub(dir);
+	if (!cfg.audit_public_key)
+		cli_error("warning: no %s/audit.pub: the audit key is pinned on the first 'lambda audit verify'",
+			  dir);
 	r = cli_config_save(&cfg, cfg_path, sizeof(cfg_path));
 	lm_free_wiped(cfg.token);
+	free(cfg.audit_public_key);
 	if (r < 0) {
 		cli_error("cannot write the configuration: %s", lm_strerror(r));
 		goto out;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cmds.h"
 #include "lambda/attest.h"
 #include "lambda/util.h"
@@ -60,9 +62,13 @@ const char cmd_verify_manual[] =
 	"  --policy FILE           read the policy from a JSON file (docs/attestation.md,\n"
 	"                          \"Policy file\"); unknown keys are refused (exit 2).\n"
 	"  --nonce HEX             the nonce you sent: the evidence must be bound to it\n"
-	"                          (freshness). TPM: extraData must equal it.\n"
+	"                          (freshness). TPM: extraData must equal it. Without it\n"
+	"                          a note says \"freshness not checked\": old evidence\n"
+	"                          replayed would verify too.\n"
 	"  --expect-measurement M  the launch measurement, \"sha384:<hex>\" or bare hex (SNP\n"
-	"                          MEASUREMENT, TDX MRTD, SGX MRENCLAVE, TPM PCR digest).\n"
+	"                          MEASUREMENT, TDX MRTD, SGX MRENCLAVE, TPM PCR digest):\n"
+	"                          sha256/sha384/sha512 need 32/48/64 bytes, bare hex one\n"
+	"                          of those sizes; anything else is exit 2.\n"
 	"  --report-data HEX       the 64 bytes REPORT_DATA (SNP, TDX, SGX) or TPM extraData\n"
 	"                          must hold, for raw evidence without a document.\n"
 	"  --allow-debug           accept debuggable guests/enclaves (the host can read them).\n"
@@ -89,7 +95,8 @@ const char cmd_verify_manual[] =
 	"output:\n"
 	"  --json                  print the verdict as JSON: {\"verified\", \"platform\",\n"
 	"                          \"measurement\", \"checks\": [{\"name\", \"ok\", \"detail\"}]}, plus\n"
-	"                          \"tcb_status\" and \"advisories\" for Intel quotes.\n"
+	"                          \"tcb_status\" and \"advisories\" for Intel quotes, and\n"
+	"                          \"freshness_checked\": false when no --nonce was given.\n"
 	"  --help                  this text.\n"
 	"\n"
 	"checks of every backend:\n"
@@ -517,12 +524,31 @@ out:
 	return rc;
 }
 
+/* Adds "freshness_checked" to the verdict JSON: without --nonce the
+ * evidence may be an old one replayed, whatever the checks say. */
+static int add_freshness(char **json, bool fresh)
+{
+	json_t *doc = json_loads(*json, 0, NULL);
+	char *text;
+
+	if (!doc || json_object_set_new(doc, "freshness_checked", json_boolean(fresh)) != 0 ||
+	    !(text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
+		json_decref(doc);
+		return LM_ENOMEM;
+	}
+	json_decref(doc);
+	free(*json);
+	*json = text;
+	return 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	struct option opts[8 + KNOB_OPTS + 1];
 	struct verify_args *a;
 	struct lm_verdict *v = NULL;
 	char *json = NULL;
+	bool fresh;
 	int c, r, rc = LM_EXIT_USAGE;
 
 	if (!(a = calloc(1, sizeof(*a))) || !(v = calloc(1, sizeof(*v)))) {
@@ -545,14 +571,17 @@ int cmd_verify(int argc, char **argv)
 	}
 	if ((rc = build_policy(a)) != LM_EXIT_OK || (rc = verify_input(a, argv[optind], v)) != LM_EXIT_OK)
 		goto out;
+	fresh = a->pf.policy.expect_nonce != NULL;
 	if (a->json) {
-		if ((r = lm_verdict_to_json(v, &json)) < 0) {
+		if ((r = lm_verdict_to_json(v, &json)) < 0 || (r = add_freshness(&json, fresh)) < 0) {
 			rc = cli_fail(r, "cannot print the verdict");
 			goto out;
 		}
 		printf("%s\n", json);
 	} else {
 		print_verdict(v);
+		if (!fresh)
+			printf("note: freshness not checked: no --nonce given (the evidence may be a replay)\n");
 	}
 	rc = v->verified ? LM_EXIT_OK : LM_EXIT_FAIL;
 out:

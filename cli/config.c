@@ -1,11 +1,13 @@
 /* The CLI's configuration file: where the platform is, which CA to trust
  * and the tenant token. Written by `lambda up` with mode 0600; refused when
  * group or others can read it, as the token would be exposed. */
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -41,6 +43,7 @@ void cli_config_clear(struct cli_config *cfg)
 	free(cfg->ca_file);
 	lm_free_wiped(cfg->token);
 	free(cfg->data_dir);
+	free(cfg->audit_public_key);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -59,7 +62,7 @@ static int dup_member(const json_t *doc, const char *key, bool required, char **
 int cli_config_load(struct cli_config *cfg)
 {
 	static const char *const keys[] = { "endpoint", "ca_file", "token", "data_dir",
-						    "allow_simulated_insecure", NULL };
+						    "allow_simulated_insecure", "audit_public_key", NULL };
 	char path[PATH_MAX], bad[64];
 	struct cli_config c = { 0 };
 	uint8_t *text = NULL;
@@ -80,9 +83,11 @@ int cli_config_load(struct cli_config *cfg)
 	if ((r = dup_member(doc, "endpoint", true, &c.endpoint)) < 0 ||
 	    (r = dup_member(doc, "ca_file", true, &c.ca_file)) < 0 ||
 	    (r = dup_member(doc, "token", false, &c.token)) < 0 ||
-	    (r = dup_member(doc, "data_dir", false, &c.data_dir)) < 0) {
+	    (r = dup_member(doc, "data_dir", false, &c.data_dir)) < 0 ||
+	    (r = dup_member(doc, "audit_public_key", false, &c.audit_public_key)) < 0) {
 		if (r == LM_EFORMAT)
-			lm_err("%s: endpoint and ca_file are required strings", path);
+			lm_err("%s: endpoint and ca_file are required strings, token, data_dir and "
+			       "audit_public_key optional ones", path);
 		goto out;
 	}
 	if (json_object_get(doc, "allow_simulated_insecure") &&
@@ -125,9 +130,9 @@ int cli_config_save(const struct cli_config *cfg, char *path_out, size_t path_si
 		if ((r = lm_mkdir_p(dir, 0700)) < 0)
 			return r;
 	}
-	doc = json_pack("{s:s, s:s, s:s?, s:s?, s:b}", "endpoint", cfg->endpoint, "ca_file", cfg->ca_file, "token",
-			cfg->token, "data_dir", cfg->data_dir, "allow_simulated_insecure",
-			cfg->allow_simulated_insecure);
+	doc = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s?}", "endpoint", cfg->endpoint, "ca_file", cfg->ca_file,
+			"token", cfg->token, "data_dir", cfg->data_dir, "allow_simulated_insecure",
+			cfg->allow_simulated_insecure, "audit_public_key", cfg->audit_public_key);
 	if (!doc || !(text = json_dumps(doc, JSON_INDENT(2)))) {
 		r = LM_ENOMEM;
 		goto out;
@@ -145,4 +150,39 @@ out:
 	json_decref(doc);
 	lm_free_wiped(text);
 	return r;
+}
+
+bool cli_endpoint_is_loopback(const char *endpoint)
+{
+	char host[256];
+	const char *p = endpoint, *end;
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t n;
+
+	if (!p)
+		return false;
+	if (strncmp(p, "https://", 8) == 0)
+		p += 8;
+	else if (strncmp(p, "http://", 7) == 0)
+		p += 7;
+	if (*p == '[') {	/* [v6]:port */
+		end = strchr(++p, ']');
+		if (!end)
+			return false;
+	} else {
+		end = p + strcspn(p, ":/?#");
+	}
+	n = (size_t)(end - p);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, p, n);
+	host[n] = 0;
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
 }

@@ -68,7 +68,9 @@ static void print_table(FILE *f, const char *path, const struct lm_cmd *cmds)
 {
 	fprintf(f, "usage: lambda %s%s<command> [options]\n\ncommands:\n", path, *path ? " " : "");
 	for (const struct lm_cmd *c = cmds; c->name; c++) {
-		char left[64];
+		/* Large enough for the longest args string of any table (up's is
+		 * over 80 characters); a short buffer cut it off mid-option. */
+		char left[256];
 
 		snprintf(left, sizeof(left), "%s%s%s", c->name, c->args ? " " : "", c->args ? c->args : "");
 		if (strlen(left) > 34)

@@ -787,6 +787,32 @@ out:
 	return r;
 }
 
+/* The run's last log record (stream 3, the exit code as text): a reader
+ * that finds no end record after a finished run knows the log was cut. */
+static int send_end_record(struct guest *g, int code)
+{
+	uint8_t *rec = NULL;
+	char *b64 = NULL, msg[16];
+	size_t rec_size;
+	int n = snprintf(msg, sizeof(msg), "%d", code), r;
+
+	if (!g->log_key)
+		return 0;
+	if ((r = lm_logrec_seal(g->log_key, g->instance_id, LM_LOGREC_STREAM_END, g->seq, (const uint8_t *)msg,
+				(size_t)n, &rec, &rec_size)) < 0 ||
+	    (r = lm_base64_encode(rec, rec_size, &b64)) < 0) {
+		lm_err("cannot seal the end record: %s", lm_strerror(r));
+		r = 0;
+		goto out;
+	}
+	g->seq++;
+	r = send_msg(json_pack("{s:s, s:s}", "event", "log", "record", b64));
+out:
+	free(b64);
+	free(rec);
+	return r;
+}
+
 /* Sends what the workload wrote before it exited, then the exit event. */
 static int workload_reaped(struct guest *g, int wstatus)
 {
@@ -812,6 +838,8 @@ static int workload_reaped(struct guest *g, int wstatus)
 		code = -1;
 	status = code == 0 ? "exited" : "failed";
 	lm_info("workload %s with code %d", status, code);
+	if (r == 0)
+		r = send_end_record(g, code);
 	close_fd(&g->wl_pidfd);
 	g->rt->free(g->wl);
 	g->wl = NULL;

@@ -94,13 +94,15 @@ LM_MUST_CHECK int lm_hpke_open(const struct lm_secret *sk_r, const uint8_t enc[s
 			       const uint8_t *ct, size_t ct_size, struct lm_secret **pt);
 
 /* ---- Encrypted log records (docs/formats.md) ----
- * record = version (1 byte, 1) || stream (1 byte: 1 stdout, 2 stderr)
+ * record = version (1 byte, 1) || stream (1 byte: 1 stdout, 2 stderr,
+ *          3 end of a run: the message is the workload's exit code in decimal)
  *          || seq (8 bytes, big-endian) || length (4 bytes, big-endian, of
  *          the ciphertext with its tag) || nonce (12 random bytes)
  *          || AES-256-GCM(log key, nonce, message, aad) || tag (16)
  * aad = "lambda/v1 log:" || instance id || 0x00 || the first 14 bytes. */
 
 #define LM_LOGREC_HEADER_BYTES 26
+#define LM_LOGREC_STREAM_END 3	/* the guest's last record of a run */
 #define LM_LOGREC_MAX_MESSAGE 65536
 
 /* Encrypts one message of size bytes (<= LM_LOGREC_MAX_MESSAGE) into a new

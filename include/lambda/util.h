@@ -16,8 +16,10 @@
 LM_MUST_CHECK int lm_file_read(const char *path, size_t max, uint8_t **out, size_t *size);
 
 /* As lm_file_read(), but for files that hold secrets: refuses (LM_EKEYPERM)
- * a file that group or others can read or write, as ssh does, and returns
- * the content in a buffer the caller releases with lm_free_wiped_size(). */
+ * a file that group or others can read or write or that another user owns,
+ * as ssh does, and (LM_EINVAL) anything but a regular file, e.g. a FIFO that
+ * would block the read; symlinks are followed and the target is checked.
+ * Returns the content in a buffer the caller releases with lm_free_wiped_size(). */
 LM_MUST_CHECK int lm_file_read_private(const char *path, size_t max, uint8_t **out, size_t *size);
 
 /* Writes data to a new file at path with the given mode. The file appears

@@ -164,6 +164,44 @@ bad:
 	return LM_EFORMAT;
 }
 
+/* expect_measurement: "sha256:", "sha384:" or "sha512:" hex of exactly
+ * that digest's size, or bare hex of 32, 48 or 64 bytes. A shorter pin
+ * would compare against nothing a platform measures and pins nothing. */
+static int set_measurement(struct lm_policy_file *pf, const char *text)
+{
+	static const struct { const char *prefix; size_t size; } algs[] = {
+		{ "sha256:", 32 }, { "sha384:", 48 }, { "sha512:", 64 },
+	};
+	struct lm_policy *p = &pf->policy;
+	size_t want = 0, size;
+	int r;
+
+	if (strchr(text, ':')) {
+		for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+			if (strncmp(text, algs[i].prefix, 7) == 0)
+				want = algs[i].size;
+		if (!want) {
+			lm_err("policy: expect_measurement must be hex or \"sha256:\", \"sha384:\", \"sha512:\" hex");
+			return LM_EFORMAT;
+		}
+		text += 7;
+	}
+	if (want) {
+		/* e.g. "policy: expect_measurement must be 48 bytes of hex" */
+		if ((r = set_hex("expect_measurement", text, pf->measurement, want, want, &size)) < 0)
+			return r;
+	} else if ((r = set_hex("expect_measurement", text, pf->measurement, 0, LM_MEASUREMENT_MAX, &size)) < 0) {
+		return r;
+	} else if (size != 32 && size != 48 && size != 64) {
+		lm_err("policy: expect_measurement is %zu bytes; a measurement is 32, 48 or 64 bytes "
+		       "(64, 96 or 128 hex digits)", size);
+		return LM_EFORMAT;
+	}
+	p->expect_measurement_size = size;
+	p->expect_measurement = pf->measurement;
+	return 0;
+}
+
 int lm_policy_set(struct lm_policy_file *pf, const char *key, const char *text)
 {
 	struct lm_policy *p;
@@ -185,21 +223,8 @@ int lm_policy_set(struct lm_policy_file *pf, const char *key, const char *text)
 		return set_bool(key, text, &p->allow_migration_agent);
 	if (strcmp(key, "deny_smt") == 0)
 		return set_bool(key, text, &p->deny_smt);
-	if (strcmp(key, "expect_measurement") == 0) {
-		const char *colon = strchr(text, ':');
-
-		if (colon) {
-			if (strncmp(text, "sha256:", 7) && strncmp(text, "sha384:", 7) && strncmp(text, "sha512:", 7)) {
-				lm_err("policy: expect_measurement must be hex or \"sha256:\", \"sha384:\", \"sha512:\" hex");
-				return LM_EFORMAT;
-			}
-			text = colon + 1;
-		}
-		if ((r = set_hex(key, text, pf->measurement, 0, LM_MEASUREMENT_MAX, &p->expect_measurement_size)) < 0)
-			return r;
-		p->expect_measurement = pf->measurement;
-		return 0;
-	}
+	if (strcmp(key, "expect_measurement") == 0)
+		return set_measurement(pf, text);
 	if (strcmp(key, "nonce") == 0) {
 		if ((r = set_hex(key, text, pf->nonce, 0, LM_NONCE_MAX, &p->expect_nonce_size)) < 0)
 			return r;

@@ -93,9 +93,31 @@ int lm_file_read_private(const char *path, size_t max, uint8_t **out, size_t *si
 	struct stat st;
 	int fd, r;
 
-	if ((r = open_read(path, &fd)) < 0)
-		return r;
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+	 * below like every other file that is not a regular one. Symlinks are
+	 * followed on purpose: the checks apply to the target. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		lm_err("%s: %s", path, strerror(errno));
+		return errno == ENOENT ? LM_ENOENT : LM_EIO;
+	}
 	if (fstat(fd, &st) != 0) {
+		r = LM_EIO;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		lm_err("%s: not a regular file; a key file must be a plain file", path);
+		r = LM_EINVAL;
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		/* Its owner could replace or read it whatever its mode. */
+		lm_err("%s: owned by uid %u, not you (uid %u); a key file must be yours", path,
+		       (unsigned)st.st_uid, (unsigned)geteuid());
+		r = LM_EKEYPERM;
+		goto out;
+	}
+	if (fcntl(fd, F_SETFL, 0) != 0) {
 		r = LM_EIO;
 		goto out;
 	}

@@ -75,7 +75,7 @@ int lm_logrec_seal(const struct lm_secret *log_key, const char *instance_id, int
 	uint8_t *rec;
 	int r;
 
-	if ((r = check_key(log_key)) < 0 || !out || !out_size || (size && !msg) || (stream != 1 && stream != 2))
+	if ((r = check_key(log_key)) < 0 || !out || !out_size || (size && !msg) || stream < 1 || stream > LM_LOGREC_STREAM_END)
 		return LM_EINVAL;
 	if (size > LM_LOGREC_MAX_MESSAGE)
 		return LM_ETOOBIG;
@@ -114,7 +114,7 @@ int lm_logrec_open(const struct lm_secret *log_key, const char *instance_id, con
 		return LM_EFORMAT;
 	}
 	ct_size = get_be32(buf + 10);
-	if (buf[0] != LOGREC_VERSION || (buf[1] != 1 && buf[1] != 2) || ct_size < LM_GCM_TAG_BYTES ||
+	if (buf[0] != LOGREC_VERSION || buf[1] < 1 || buf[1] > LM_LOGREC_STREAM_END || ct_size < LM_GCM_TAG_BYTES ||
 	    ct_size > LM_LOGREC_MAX_MESSAGE + LM_GCM_TAG_BYTES) {
 		lm_err("log record: bad header (version %u, stream %u, length %zu)", buf[0], buf[1], ct_size);
 		return LM_EFORMAT;

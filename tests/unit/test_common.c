@@ -95,6 +95,38 @@ static void test_files(void **state)
 	assert_int_not_equal(access(dir, F_OK), 0);
 }
 
+/* Key files must be regular files of the caller: a FIFO would block the
+ * read forever, a directory is no key, and a file of another user may be
+ * swapped by that user (ssh refuses it too). A symlink to a good key works. */
+static void test_read_private_kinds(void **state)
+{
+	char dir[] = "/tmp/lm-test-XXXXXX", path[256], link_path[256];
+	uint8_t *buf = NULL;
+	size_t size;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(lm_file_read_private(path, 100, &buf, &size), LM_EINVAL);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(lm_file_read_private(path, 100, &buf, &size), LM_EINVAL);
+	snprintf(path, sizeof(path), "%s/key", dir);
+	assert_int_equal(lm_file_write_new(path, "secret", 6, 0600), 0);
+	snprintf(link_path, sizeof(link_path), "%s/link", dir);
+	assert_int_equal(symlink(path, link_path), 0);
+	assert_int_equal(lm_file_read_private(link_path, 100, &buf, &size), 0);
+	assert_int_equal(size, 6);
+	lm_free_wiped_size(buf, size);
+	/* Another owner: only root can hand a file to someone else. */
+	if (chown(path, 65534, 65534) == 0) {
+		assert_int_equal(lm_file_read_private(path, 100, &buf, &size), LM_EKEYPERM);
+		assert_int_equal(lm_file_read_private(link_path, 100, &buf, &size), LM_EKEYPERM);
+	}
+	assert_int_equal(lm_rm_rf(dir), 0);
+}
+
 static void test_secret(void **state)
 {
 	struct lm_secret *s;
@@ -130,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_read_private_kinds),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_json_only_keys),
 	};

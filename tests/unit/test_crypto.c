@@ -803,8 +803,13 @@ static void test_logrec(void **state)
 	rec[0] = 2;
 	assert_int_equal(lm_logrec_open(key, id, rec, rec_size, &used, &stream, &seq, &msg, &msg_size), LM_EFORMAT);
 	rec[0] = 1;
-	rec[1] = 3;
+	rec[1] = 4;
 	assert_int_equal(lm_logrec_open(key, id, rec, rec_size, &used, &stream, &seq, &msg, &msg_size), LM_EFORMAT);
+	rec[1] = 0;
+	assert_int_equal(lm_logrec_open(key, id, rec, rec_size, &used, &stream, &seq, &msg, &msg_size), LM_EFORMAT);
+	/* stream 1 relabelled as an end record fails the tag too */
+	rec[1] = LM_LOGREC_STREAM_END;
+	assert_int_equal(lm_logrec_open(key, id, rec, rec_size, &used, &stream, &seq, &msg, &msg_size), LM_EAUTH);
 	rec[1] = 1;
 	assert_int_equal(lm_logrec_open(key, id, rec, rec_size, &used, &stream, &seq, &msg, &msg_size), 0);
 	free(msg);
@@ -812,7 +817,17 @@ static void test_logrec(void **state)
 	/* seal arguments */
 	uint8_t *big = calloc(1, LM_LOGREC_MAX_MESSAGE + 1);
 	assert_non_null(big);
-	assert_int_equal(lm_logrec_seal(key, id, 3, 0, big, 1, &again, &again_size), LM_EINVAL);
+	assert_int_equal(lm_logrec_seal(key, id, 4, 0, big, 1, &again, &again_size), LM_EINVAL);
+	assert_int_equal(lm_logrec_seal(key, id, 0, 0, big, 1, &again, &again_size), LM_EINVAL);
+	/* an end record (stream 3) round-trips */
+	assert_int_equal(lm_logrec_seal(key, id, LM_LOGREC_STREAM_END, 9, (const uint8_t *)"0", 1, &again,
+					&again_size), 0);
+	assert_int_equal(lm_logrec_open(key, id, again, again_size, &used, &stream, &seq, &msg, &msg_size), 0);
+	assert_int_equal(stream, LM_LOGREC_STREAM_END);
+	assert_int_equal(seq, 9);
+	assert_memory_equal(msg, "0", 1);
+	free(msg);
+	free(again);
 	assert_int_equal(lm_logrec_seal(key, "", 1, 0, big, 1, &again, &again_size), LM_EINVAL);
 	assert_int_equal(lm_logrec_seal(key, id, 1, 0, big, LM_LOGREC_MAX_MESSAGE + 1, &again, &again_size),
 			 LM_ETOOBIG);

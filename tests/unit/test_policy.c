@@ -109,6 +109,11 @@ static void test_rejects(void **state)
 		"{\"product\": \"Naples\"}",
 		"{\"min_tcb\": \"0x\"}",
 		"{\"expect_measurement\": \"md5:00\"}",
+		"{\"expect_measurement\": \"sha384:00\"}",			/* 1 byte pins nothing */
+		"{\"expect_measurement\": \"sha384:" H32 "\"}",		/* sha384 is 48 bytes */
+		"{\"expect_measurement\": \"sha256:\"}",
+		"{\"expect_measurement\": \"00\"}",			/* bare: 32, 48 or 64 */
+		"{\"expect_measurement\": \"" H48 H48 "\"}",
 		"{\"nonce\": \"\"}",
 		"{\"allow_debug\": true, \"allow_debug\": false}",	/* duplicate */
 		"[]",
