@@ -223,7 +223,7 @@ int cli_wait_status(struct lm_client *c, const char *id, const char *const want[
 /* The config that `lambda up` writes for a local simulated platform says
  * so; a missing or unreadable config means no, and so does an endpoint
  * that is not on this machine, whatever the config says. */
-static bool config_allows_simulated(void)
+bool cli_config_allows_simulated(void)
 {
 	struct cli_config cfg = { 0 };
 	bool yes;
@@ -515,7 +515,7 @@ int cli_attest_instance(struct lm_client *c, const struct cli_attest_opts *ao, c
 			uint8_t guest_pk[static LM_X25519_BYTES], struct lm_verdict *v)
 {
 	struct create_opts o = { .type = ao->type, .image = ao->image, .expect_measurement = ao->expect_measurement,
-				 .allow_sim = ao->allow_sim };
+				 .allow_sim = ao->allow_sim, .config_sim = ao->config_sim };
 	struct lm_evidence *ev = NULL;
 	uint8_t nonce[NONCE_BYTES];
 	int r, ex;
@@ -590,7 +590,7 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 			      uint64_t deadline)
 {
 	struct cli_attest_opts ao = { .type = o->type, .image = o->image, .expect_measurement = o->expect_measurement,
-				      .allow_sim = o->allow_sim };
+				      .allow_sim = o->allow_sim, .config_sim = o->config_sim };
 	struct lm_verdict v;
 	uint8_t guest_pk[LM_X25519_BYTES];
 	char what_not[160];
@@ -773,7 +773,7 @@ static int parse_create(int argc, char **argv, struct create_opts *o, bool is_st
 	o->args = argv + optind;
 	o->arg_count = (size_t)(argc - optind);
 	/* Decided, and warned about, before anything is sent. */
-	o->config_sim = !o->allow_sim && config_allows_simulated();
+	o->config_sim = !o->allow_sim && cli_config_allows_simulated();
 	return check_workload(o, is_start ? "start" : "create");
 }
 

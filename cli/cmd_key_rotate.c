@@ -362,7 +362,9 @@ static int rotate_instance(const struct rotate_opts *o)
 	ex = cli_attest_instance(c,
 				 &(struct cli_attest_opts){ .type = type, .image = image,
 							    .expect_measurement = o->expect_measurement,
-							    .allow_sim = o->allow_sim, .what_not = what_not },
+							    .allow_sim = o->allow_sim,
+							    .config_sim = !o->allow_sim && cli_config_allows_simulated(),
+							    .what_not = what_not },
 				 o->id, guest_pk, &v);
 	if (ex != LM_EXIT_OK)
 		goto out;

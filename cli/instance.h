@@ -42,8 +42,13 @@ struct cli_attest_opts {
 	const char *type, *image;		/* of the instance: the expected simulated measurement */
 	const char *expect_measurement;		/* --expect-measurement, or NULL */
 	bool allow_sim;				/* --allow-simulated-insecure */
+	bool config_sim;			/* cli_config_allows_simulated() */
 	const char *what_not;			/* "no key released ...": said when not verified */
 };
+
+/* Does the configuration of a local `lambda up` allow simulated evidence?
+ * Only for a loopback endpoint; warns when it says so for another. */
+bool cli_config_allows_simulated(void);
 
 /* Fresh evidence for a new nonce, verified here; guest_pk is then the
  * attested guest key. Returns the exit status (1 not verified). */
