@@ -662,6 +662,35 @@ static void check_crls(struct dcap_ctx *c)
 		lm_verdict_add(c->v, "pck crl", true, "%s CRL valid at %s; PCK not revoked", cn, c->at_text);
 }
 
+static void pkey_free(void *p)
+{
+	EVP_PKEY_free(p);
+}
+
+/* The quote's attestation key as an EVP_PKEY: made from its 64 bytes once
+ * per verifier (a public key, cached under SHA-256 of its bytes; the
+ * signature is verified on every call). The caller frees the result. */
+static EVP_PKEY *attest_key(struct dcap_ctx *c)
+{
+	const void *parts[2] = { "dcap-ak", c->q.attest_key };
+	const size_t sizes[2] = { 7, 64 };
+	uint8_t key[32];
+	EVP_PKEY *k;
+
+	if (!lm_verifier_caches_chains(c->vf) || lm_verifier_key(key, 2, parts, sizes) < 0)
+		return p256_key(c->q.attest_key);
+	if ((k = lm_verifier_cache_get(c->vf, key))) {
+		EVP_PKEY_up_ref(k);
+		return k;
+	}
+	if ((k = p256_key(c->q.attest_key))) {
+		EVP_PKEY_up_ref(k);
+		if (!lm_verifier_cache_put(c->vf, key, k, pkey_free))
+			EVP_PKEY_free(k);
+	}
+	return k;
+}
+
 static void check_signatures(struct dcap_ctx *c)
 {
 	const uint8_t *rd = c->q.qe_report.report_data;
@@ -686,7 +715,7 @@ static void check_signatures(struct dcap_ctx *c)
 		       ok ? "QE report data = SHA-256(attestation key || QE authentication data)"
 			  : "QE report data is not SHA-256(attestation key || QE authentication data) || zeros");
 
-	ak = p256_key(c->q.attest_key);
+	ak = attest_key(c);
 	if (!ak)
 		lm_verdict_add(c->v, "quote signature", false, "the attestation key is not a P-256 point");
 	else if (ecdsa_raw_verify(ak, c->q.signature, c->q.signed_data, c->q.signed_size))

@@ -145,10 +145,24 @@ bool lm_verifier_cache_put(struct lm_verifier *vf, const uint8_t key[static 32],
 	return taken;
 }
 
+/* SHA-256 fetched once: an implicit fetch on every key costs more than
+ * hashing a certificate. Never freed (process lifetime, read-only). */
+static EVP_MD *g_sha256;
+static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_once(void)
+{
+	g_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
 int lm_verifier_key(uint8_t out[static 32], size_t n, const void *const *parts, const size_t *sizes)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	EVP_MD_CTX *md;
+	int ok;
+
+	pthread_once(&g_sha256_once, sha256_once);
+	md = g_sha256 ? EVP_MD_CTX_new() : NULL;
+	ok = md && EVP_DigestInit_ex(md, g_sha256, NULL) == 1;
 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = EVP_DigestUpdate(md, parts[i], sizes[i]) == 1;
