@@ -356,6 +356,14 @@ static int parse_blobs(const json_t *root, struct lm_evidence *ev)
 			return bad_field("platform_info", "must be an object");
 		if (!(ev->platform_info = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)))
 			return LM_ENOMEM;
+		/* Keep the parse: lm_evidence_info_object() answers from it
+		 * as long as platform_info is this text. */
+		{
+			struct evidence_box *box = (struct evidence_box *)ev;
+
+			if ((box->info_src = strdup(ev->platform_info)))
+				box->info = json_incref(v);
+		}
 	}
 	return 0;
 }

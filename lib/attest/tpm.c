@@ -236,6 +236,43 @@ static int ak_load(const uint8_t *raw, size_t size, struct ak *out)
 	return 0;
 }
 
+static void ak_entry_free(void *p)
+{
+	struct ak *ak = p;
+
+	if (ak)
+		EVP_PKEY_free(ak->key);
+	free(ak);
+}
+
+/* ak_load() once per verifier for the same bytes (a public key and its
+ * TPM name: nothing here verifies a signature). */
+static int ak_load_cached(struct lm_verifier *vf, const uint8_t *raw, size_t size, struct ak *out)
+{
+	const void *parts[2] = { "tpm-ak-public", raw };
+	const size_t sizes[2] = { 13, size };
+	uint8_t key[32];
+	struct ak *e;
+	int r;
+
+	if (!lm_verifier_caches_chains(vf) || lm_verifier_key(key, 2, parts, sizes) < 0)
+		return ak_load(raw, size, out);
+	if ((e = lm_verifier_cache_get(vf, key))) {
+		*out = *e;
+		EVP_PKEY_up_ref(out->key);
+		return 0;
+	}
+	if ((r = ak_load(raw, size, out)) < 0)
+		return r;
+	if ((e = malloc(sizeof(*e)))) {
+		*e = *out;
+		EVP_PKEY_up_ref(e->key);
+		if (!lm_verifier_cache_put(vf, key, e, ak_entry_free))
+			ak_entry_free(e);
+	}
+	return 0;
+}
+
 /* ---- PCR values ---- */
 
 /* One bank: {"hash": "sha256", "pcrs": {"0": "<hex>", ...}}. */
@@ -418,7 +455,7 @@ struct tpm_state {
 	bool pcrs_bound;		/* pcr digest verified */
 };
 
-static void check_ak(struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
+static void check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
 {
 	char name[2 * LM_TPM_NAME_MAX + 1];
 	int r;
@@ -427,7 +464,7 @@ static void check_ak(struct tpm_state *st, const struct parts *p, struct lm_verd
 		lm_verdict_add(v, "ak", false, "no attestation key (platform_info.ak_public)");
 		return;
 	}
-	if ((r = ak_load(p->ak_raw, p->ak_raw_size, &st->ak)) < 0) {
+	if ((r = ak_load_cached(vf, p->ak_raw, p->ak_raw_size, &st->ak)) < 0) {
 		lm_verdict_add(v, "ak", false, "ak_public is not a usable TPMT_PUBLIC or SubjectPublicKeyInfo");
 		return;
 	}
@@ -1172,7 +1209,7 @@ static int tpm_verify(struct lm_verifier *vf, const struct lm_evidence *ev, cons
 	if (measurement_alg(st->q.pcr_digest_size))
 		lm_verdict_set_measurement(v, measurement_alg(st->q.pcr_digest_size), st->q.pcr_digest,
 					   st->q.pcr_digest_size);
-	check_ak(st, &p, v);
+	check_ak(vf, st, &p, v);
 	check_ak_name(st, &p, v);
 	if ((r = check_signature(st, ev, &p, v)) < 0)
 		goto out;
