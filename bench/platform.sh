@@ -74,6 +74,26 @@ NGINX
 nginx -c "$tmp/nginx.conf" -p "$tmp" &
 nginx_pid=$!
 sleep 1
+# Both servers must speak TLS 1.3 with our two suites only: the suite each
+# negotiates by default, and a handshake offering only another suite that
+# must fail (printed as "refused").
+suite() { # suite PORT [s_client options...]
+	local p=$1
+	shift
+	openssl s_client -connect "127.0.0.1:$p" -CAfile "$ca" "$@" </dev/null 2>/dev/null |
+		awk '/^ *(New|Protocol|Cipher) *[:,]/ {print}' | grep -o 'TLS[_v][A-Za-z0-9_.]*' | sort -u | tr '\n' ' '
+}
+refused() { # refused PORT SUITE: "refused" when a handshake offering only SUITE fails
+	if openssl s_client -connect "127.0.0.1:$1" -CAfile "$ca" -ciphersuites "$2" </dev/null >/dev/null 2>&1; then
+		echo "ACCEPTED"
+	else
+		echo "refused"
+	fi
+}
+tls_lambda="$(suite "$port") / ChaCha20 $(suite "$port" -ciphersuites TLS_CHACHA20_POLY1305_SHA256 | grep -q CHACHA && echo accepted) / AES-128-GCM $(refused "$port" TLS_AES_128_GCM_SHA256) / TLS 1.2 $(
+	openssl s_client -connect "127.0.0.1:$port" -CAfile "$ca" -tls1_2 </dev/null >/dev/null 2>&1 && echo ACCEPTED || echo refused)"
+tls_nginx="$(suite "$nginx_port") / ChaCha20 $(suite "$nginx_port" -ciphersuites TLS_CHACHA20_POLY1305_SHA256 | grep -q CHACHA && echo accepted) / AES-128-GCM $(refused "$nginx_port" TLS_AES_128_GCM_SHA256) / TLS 1.2 $(
+	openssl s_client -connect "127.0.0.1:$nginx_port" -CAfile "$ca" -tls1_2 </dev/null >/dev/null 2>&1 && echo ACCEPTED || echo refused)"
 hdr="Authorization: Bearer $token"
 run_wrk() { wrk -t1 -c32 -d10s -H "$hdr" "$1" | awk '/Requests\/sec/ {print $2}'; }
 rps_lambda=$(run_wrk "https://127.0.0.1:$port/v1/instances/$id")
@@ -94,6 +114,8 @@ cat <<OUT
 | GET /v1/instances/ID, lambdad, wrk -t1 -c32 -d10s | $rps_lambda req/s | >= 1/4 of nginx |
 | same body ($body_size bytes) from nginx, same TLS 1.3 suites | $rps_nginx req/s | ceiling |
 | lambdad / nginx | $ratio | >= 0.25 |
+| TLS negotiated by lambdad (default / ChaCha20 only / AES-128-GCM only / TLS 1.2) | $tls_lambda | TLS 1.3, two suites |
+| TLS negotiated by nginx (default / ChaCha20 only / AES-128-GCM only / TLS 1.2) | $tls_nginx | the same |
 | lambdad resident memory, idle | $((rss_idle / 1024)) MiB ($rss_idle KiB) | < 32 MiB |
 | lambdad resident memory, 100 instances recorded | $((rss_100 / 1024)) MiB ($rss_100 KiB) | < 32 MiB |
 OUT

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
 #include "lambda/agent.h"
@@ -20,6 +21,26 @@
 #define NONCE_MIN 16
 #define NONCE_MAX 64
 #define HPKE_ENC_BYTES 32
+#define WAIT_DEFAULT_S 20
+#define WAIT_MAX_S 60
+
+/* The statuses of docs/api.md; a wait names a set of them as a bit mask.
+ * The final ones end every wait. */
+static const char *const g_statuses[] = { "pending", "awaiting_key", "running", "exited", "failed", "deleted" };
+#define STATUS_FINAL ((1u << 3) | (1u << 4) | (1u << 5))
+
+/* A GET /v1/instances/{id}?wait=... held until the instance's status is in
+ * want (or final), the instance is gone, or the timeout: a client waiting
+ * for its instance learns of the change at once instead of polling. */
+struct lmd_waiter {
+	struct lmd *d;
+	struct evhttp_request *req;
+	struct event *timer;
+	char tenant[LM_ID_MAX];
+	char id[LM_ID_MAX];
+	unsigned want;
+	struct lmd_waiter *next;
+};
 
 /* Instances whose key release has been accepted: docs/api.md accepts the
  * blob once. */
@@ -198,12 +219,184 @@ static int get_own(struct lmd_req *rq, struct lm_instance_rec *rec)
 	return r;
 }
 
+static unsigned status_bit(const char *status)
+{
+	for (size_t i = 0; i < sizeof(g_statuses) / sizeof(g_statuses[0]); i++)
+		if (strcmp(status, g_statuses[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+/* Parses "running,exited" into a mask; 0 for an unknown or empty entry. */
+static unsigned parse_wait(const char *list)
+{
+	unsigned mask = 0;
+	char name[32];
+
+	while (*list) {
+		size_t n = strcspn(list, ",");
+		unsigned bit;
+
+		if (n == 0 || n >= sizeof(name))
+			return 0;
+		memcpy(name, list, n);
+		name[n] = 0;
+		if (!(bit = status_bit(name)))
+			return 0;
+		mask |= bit;
+		list += n;
+		if (*list == ',' && !*++list)
+			return 0;
+	}
+	return mask;
+}
+
+static void waiter_unlink(struct lmd_waiter *w)
+{
+	for (struct lmd_waiter **pp = &w->d->waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+}
+
+/* Detaches w from its connection, frees it and returns its request
+ * (NULL when the client has gone). */
+static struct evhttp_request *waiter_finish(struct lmd_waiter *w)
+{
+	struct evhttp_request *req = w->req;
+
+	waiter_unlink(w);
+	if (req)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+	event_free(w->timer);
+	free(w);
+	return req;
+}
+
+static void waiter_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct lmd_waiter *w = arg;
+
+	(void)conn;
+	w->req = NULL;	/* evhttp frees the request with its connection */
+	(void)waiter_finish(w);
+}
+
+/* Answers w with the instance as it is now (404 once it is gone). */
+static void waiter_answer(struct lmd_waiter *w)
+{
+	struct lmd *d = w->d;
+	struct lm_instance_rec rec;
+	char id[LM_ID_MAX], tenant[LM_ID_MAX];
+	struct evhttp_request *req;
+	int r;
+
+	memcpy(id, w->id, sizeof(id));
+	memcpy(tenant, w->tenant, sizeof(tenant));
+	if (!(req = waiter_finish(w)))
+		return;
+	r = lm_store_instance_get(d->store, tenant, id, &rec);
+	if (r == 0 && strcmp(rec.status, "deleted") == 0)
+		r = LM_ENOENT;
+	if (r == LM_ENOENT)
+		lmd_reply_error(req, 404, "no instance %s", id);
+	else if (r < 0)
+		lmd_reply_code(req, r, NULL);
+	else
+		lmd_reply_json(req, 200, instance_json(&rec));
+}
+
+static void waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	waiter_answer(arg);
+}
+
+void lmd_waiters_wake(struct lmd *d, const char *instance_id)
+{
+	struct lm_instance_rec rec;
+	struct lmd_waiter *w, *next;
+	unsigned bit = STATUS_FINAL;	/* gone or unreadable: answer them all */
+
+	if (lm_store_instance_get(d->store, NULL, instance_id, &rec) == 0)
+		bit = status_bit(rec.status);
+	for (w = d->waiters; w; w = next) {
+		next = w->next;
+		if (strcmp(w->id, instance_id) == 0 && (bit & (w->want | STATUS_FINAL)))
+			waiter_answer(w);	/* frees w; next stays valid */
+	}
+}
+
+void lmd_waiters_free(struct lmd *d)
+{
+	while (d->waiters) {
+		struct evhttp_request *req = waiter_finish(d->waiters);
+
+		if (req)
+			lmd_reply_error(req, 503, "lambdad is shutting down");
+	}
+}
+
+/* ?wait=S1,S2[&timeout=SECONDS]: holds the request while the status is
+ * none of S1, S2 nor final, up to the timeout (docs/api.md). */
+static void instance_get_wait(struct lmd_req *rq, const struct lm_instance_rec *rec, const char *list)
+{
+	char *tmo = lmd_query_get(rq, "timeout");
+	unsigned want = parse_wait(list);
+	long seconds = WAIT_DEFAULT_S;
+	struct timeval tv = { 0 };
+	struct lmd_waiter *w = NULL;
+	char *end = NULL;
+
+	if (!want) {
+		lmd_reply_error(rq->req, 400, "bad value of 'wait': a comma-separated list of statuses");
+		goto out;
+	}
+	if (tmo) {
+		seconds = strtol(tmo, &end, 10);
+		if (!*tmo || *end || seconds < 0 || seconds > WAIT_MAX_S) {
+			lmd_reply_error(rq->req, 400, "bad value of 'timeout': 0 to %d seconds", WAIT_MAX_S);
+			goto out;
+		}
+	}
+	if ((status_bit(rec->status) & (want | STATUS_FINAL)) || seconds == 0) {
+		lmd_reply_json(rq->req, 200, instance_json(rec));
+		goto out;
+	}
+	if (!(w = calloc(1, sizeof(*w))) ||
+	    !(w->timer = evtimer_new(rq->d->base, waiter_timeout, w))) {
+		free(w);
+		lmd_reply_code(rq->req, LM_ENOMEM, NULL);
+		goto out;
+	}
+	w->d = rq->d;
+	w->req = rq->req;
+	w->want = want;
+	memcpy(w->id, rec->id, sizeof(w->id));
+	memcpy(w->tenant, rq->tenant.id, sizeof(w->tenant));
+	tv.tv_sec = seconds;
+	evtimer_add(w->timer, &tv);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(rq->req), waiter_closed, w);
+	w->next = rq->d->waiters;
+	rq->d->waiters = w;
+out:
+	free(tmo);
+}
+
 void lmd_api_instance_get(struct lmd_req *rq)
 {
 	struct lm_instance_rec rec;
+	char *wait = rq->query ? lmd_query_get(rq, "wait") : NULL;
 
-	if (get_own(rq, &rec) == 0)
-		lmd_reply_json(rq->req, 200, instance_json(&rec));
+	if (get_own(rq, &rec) == 0) {
+		if (wait)
+			instance_get_wait(rq, &rec, wait);
+		else
+			lmd_reply_json(rq->req, 200, instance_json(&rec));
+	}
+	free(wait);
 }
 
 void lmd_api_instance_delete(struct lmd_req *rq)
@@ -232,6 +425,7 @@ void lmd_api_instance_delete(struct lmd_req *rq)
 	if (lmd_audit(d, "instance.deleted", rq->tenant.id, rec.id, "delete",
 		      json_pack("{s:b}", "keep_volume", keep_volume)) < 0)
 		lm_warn("%s: deletion not audited", rec.id);
+	lmd_waiters_wake(d, rec.id);
 	lmd_reply_json(rq->req, 200, json_pack("{s:s, s:s}", "id", rec.id, "status", "deleted"));
 out:
 	free(keep);
@@ -445,6 +639,7 @@ void lmd_on_status(void *ctx, const char *instance_id, const char *status, int e
 		      json_pack("{s:s, s:o}", "status", status, "exit_code",
 				has_exit ? json_integer(exit_code) : json_null())) < 0)
 		lm_warn("%s: status change not audited", instance_id);
+	lmd_waiters_wake(d, instance_id);
 }
 
 /* Status names a stop or start may leave from. */

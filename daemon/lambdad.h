@@ -22,6 +22,7 @@
 #define LMD_EXIT_BUSY 4			/* the data dir is locked by another lambdad */
 
 struct lmd_pending;
+struct lmd_waiter;
 
 struct lmd_options {
 	const char *data_dir;
@@ -45,6 +46,7 @@ struct lmd {
 	FILE *trace;
 	struct lmd_pending *pending;	/* requests waiting for a guest */
 	struct lmd_release *releases;	/* instances whose key release started */
+	struct lmd_waiter *waiters;	/* GET /v1/instances/{id}?wait= requests held */
 	/* Set when the audit log fails verification (at start or on append):
 	 * lambdad then serves reads only, so that `lambda audit verify` can
 	 * show the damage, and refuses every change it could not audit. */
@@ -146,5 +148,12 @@ void lmd_api_audit(struct lmd_req *rq);
 /* The embedded agent's status callback (api_instances.c). */
 void lmd_on_status(void *ctx, const char *instance_id, const char *status, int exit_code);
 void lmd_releases_free(struct lmd *d);
+
+/* Answers the held GET /v1/instances/{id}?wait= requests for instance_id
+ * whose wait is over (api_instances.c); called on every status change
+ * and deletion. */
+void lmd_waiters_wake(struct lmd *d, const char *instance_id);
+/* Answers every held request with 503 (shutdown). */
+void lmd_waiters_free(struct lmd *d);
 
 #endif

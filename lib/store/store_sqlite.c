@@ -21,11 +21,21 @@
 #include "store/store_int.h"
 
 #define BUSY_TIMEOUT_MS 10000
+#define STMT_CACHE_SLOTS 8
+
+/* The statements of the per-request lookups (every authenticated request
+ * checks its token and most read one instance) are prepared once and kept:
+ * parsing the SQL again was a third of lambdad's CPU time per request. */
+struct stmt_slot {
+	const char *sql;	/* a string literal: its address is the key */
+	sqlite3_stmt *stmt;
+};
 
 struct sqlite_store {
 	struct lm_store base;	/* first: the front end casts */
 	sqlite3 *db;
 	char *path;		/* for messages */
+	struct stmt_slot cache[STMT_CACHE_SLOTS];
 };
 
 /* Schema steps: migrations[i] takes user_version i to i + 1. Append new
@@ -179,6 +189,48 @@ static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **stmt)
 		return sq_fail(s, rc, "prepare");
 	}
 	return 0;
+}
+
+/* Like prepare() for a string literal sql, kept for reuse: give it back
+ * with release(), never sqlite3_finalize(). Falls back to a one-off
+ * statement (that release() finalizes) when every slot is taken. */
+static int prepare_cached(struct sqlite_store *s, const char *sql, sqlite3_stmt **stmt)
+{
+	struct stmt_slot *free_slot = NULL;
+	int rc;
+
+	for (size_t i = 0; i < STMT_CACHE_SLOTS; i++) {
+		if (s->cache[i].sql == sql) {
+			*stmt = s->cache[i].stmt;
+			return 0;
+		}
+		if (!s->cache[i].sql && !free_slot)
+			free_slot = &s->cache[i];
+	}
+	if (!free_slot)
+		return prepare(s, sql, stmt);
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+	if (rc != SQLITE_OK) {
+		*stmt = NULL;
+		return sq_fail(s, rc, "prepare");
+	}
+	free_slot->sql = sql;
+	free_slot->stmt = *stmt;
+	return 0;
+}
+
+/* Ends the use of a statement from prepare_cached(): resets it, which
+ * also ends its read transaction, and drops the bindings, which point
+ * into the caller's memory (SQLITE_STATIC). */
+static void release(struct sqlite_store *s, sqlite3_stmt *stmt)
+{
+	for (size_t i = 0; i < STMT_CACHE_SLOTS; i++)
+		if (s->cache[i].stmt == stmt && stmt) {
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			return;
+		}
+	sqlite3_finalize(stmt);
 }
 
 /* Binds a string, or SQL NULL for a NULL pointer. */
@@ -408,8 +460,10 @@ static void sqlite_close(struct lm_store *st)
 {
 	struct sqlite_store *s = to_sq(st);
 
-	/* close_v2 also finalizes late: every statement here is finalized
-	 * before its function returns, so this closes at once. */
+	/* close_v2 also finalizes late: every statement but the cached ones
+	 * is finalized before its function returns, so this closes at once. */
+	for (size_t i = 0; i < STMT_CACHE_SLOTS; i++)
+		sqlite3_finalize(s->cache[i].stmt);
 	sqlite3_close_v2(s->db);
 	free(s->path);
 	free(s);
@@ -504,10 +558,10 @@ static int sqlite_token_get(struct lm_store *st, const char *token_id, uint8_t h
 	sqlite3_stmt *stmt;
 	int r;
 
-	if ((r = prepare(s,
-			 "SELECT k.hash, t.id, t.name, t.is_admin FROM tokens k JOIN tenants t ON t.id = k.tenant_id"
-			 " WHERE k.token_id = ?1",
-			 &stmt)) < 0)
+	if ((r = prepare_cached(s,
+				"SELECT k.hash, t.id, t.name, t.is_admin FROM tokens k JOIN tenants t ON t.id = k.tenant_id"
+				" WHERE k.token_id = ?1",
+				&stmt)) < 0)
 		return r;
 	if ((r = bind_text(stmt, 1, token_id)) < 0 || (r = step_row(s, stmt, "look up token")) < 0)
 		goto out;
@@ -522,7 +576,7 @@ static int sqlite_token_get(struct lm_store *st, const char *token_id, uint8_t h
 	tenant->is_admin = sqlite3_column_int(stmt, 3) != 0;
 	r = 0;
 out:
-	sqlite3_finalize(stmt);
+	release(s, stmt);
 	return r;
 }
 
@@ -607,15 +661,16 @@ static int sqlite_instance_get(struct lm_store *st, const char *tenant_id, const
 
 	/* One query for both cases, so that another tenant's instance and a
 	 * missing one take the same path. */
-	if ((r = prepare(s, "SELECT " INSTANCE_COLS " FROM instances WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
-			 &stmt)) < 0)
+	if ((r = prepare_cached(s,
+				"SELECT " INSTANCE_COLS " FROM instances WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
+				&stmt)) < 0)
 		return r;
 	if ((r = bind_text(stmt, 1, id)) < 0 || (r = bind_text(stmt, 2, tenant_id)) < 0 ||
 	    (r = step_row(s, stmt, "read instance")) < 0)
 		goto out;
 	r = r == 0 ? LM_ENOENT : read_instance(s, stmt, out);
 out:
-	sqlite3_finalize(stmt);
+	release(s, stmt);
 	return r;
 }
 

@@ -15,6 +15,8 @@
 #define LM_LUKS2_HDR_MIN (16u << 10)		/* smallest hdr_size the format allows */
 #define LM_LUKS2_HDR_MAX (4u << 20)		/* largest hdr_size the format allows */
 #define LM_VOLUME_DATA_OFFSET (16ull << 20)	/* data segment offset, bytes */
+#define LM_VOLUME_METADATA_SIZE (16u << 10)	/* each header copy (LUKS2 default), bytes */
+#define LM_VOLUME_KEYSLOTS_SIZE (1u << 20)	/* keyslots area made by lm_volume_create, bytes */
 #define LM_VOLUME_SECTOR_SIZE 4096u
 #define LM_VOLUME_KEY_BYTES 64u			/* aes-xts with two 256-bit keys */
 

@@ -101,6 +101,34 @@ check "nothing was released" err_has "no key released"
 refused=$(grep -o 'inst_[0-9a-f]*' "$T/out/last.err" | head -n 1)
 check "the refused instance still waits for its key" test "$(status_of "$refused")" = awaiting_key
 
+# 4b. GET ?wait= (docs/api.md): held until the status changes, or the timeout.
+api() { # api QUERY -> body, then the HTTP status on the last line
+	curl -s -w '\n%{http_code}' --cacert "$(jq -r .ca_file "$XDG_CONFIG_HOME/lambda/config.json")" \
+		-H "Authorization: Bearer $(jq -r .token "$XDG_CONFIG_HOME/lambda/config.json")" \
+		"$(jq -r .endpoint "$XDG_CONFIG_HOME/lambda/config.json")/v1/instances/$refused$1"
+}
+t0=$(date +%s%N)
+api '?wait=awaiting_key' >wait1.out
+t1=$(date +%s%N)
+check "wait for the current status answers at once" sh -c "[ $(( (t1 - t0) / 1000000 )) -lt 900 ] &&
+	tail -n 1 wait1.out | grep -qx 200 && grep -q '\"status\":\"awaiting_key\"' wait1.out"
+t0=$(date +%s%N)
+api '?wait=running&timeout=1' >wait2.out
+t1=$(date +%s%N)
+check "wait for another status is held until the timeout" sh -c "[ $(( (t1 - t0) / 1000000 )) -ge 900 ] &&
+	tail -n 1 wait2.out | grep -qx 200 && grep -q '\"status\":\"awaiting_key\"' wait2.out"
+check "an unknown status in wait is refused (400)" test "$(api '?wait=runing' | tail -n 1)" = 400
+check "a timeout over 60 s is refused (400)" test "$(api '?wait=running&timeout=61' | tail -n 1)" = 400
+api '?wait=running&timeout=30' >wait3.out &
+waiter=$!
+sleep 0.5
+t0=$(date +%s%N)
+run "$LAMBDA" delete instance "$refused"
+wait "$waiter"
+t1=$(date +%s%N)
+check "deleting the instance answers a held wait with 404" sh -c "[ $(( (t1 - t0) / 1000000 )) -lt 5000 ] &&
+	tail -n 1 wait3.out | grep -qx 404"
+
 # 5. Another tenant sees nothing of ours.
 run "$LAMBDA" tenant create other-tenant
 token=$(grep -o 'lmt_[0-9a-f]*_[0-9a-f]*' "$T/out/last.out" | head -n 1)
