@@ -424,7 +424,14 @@ static int vstate_make(struct lm_verifier *vf, void **out)
 		for (int j = -1; j < sk_X509_num(st->col->certs); j++) {
 			X509 *x = j < 0 ? st->root : sk_X509_value(st->col->certs, j);
 
+			bool seen = false;
+
 			if (!x || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(x)) != 0)
+				continue;
+			/* The same certificate twice (the root beside each chain): once. */
+			for (int k = 0; k < sk_X509_num(st->crl_sigs[i].verified_by) && !seen; k++)
+				seen = X509_cmp(sk_X509_value(st->crl_sigs[i].verified_by, k), x) == 0;
+			if (seen)
 				continue;
 			if (X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1 && !sk_X509_push(st->crl_sigs[i].verified_by, x))
 				goto fail;
