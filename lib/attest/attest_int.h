@@ -95,6 +95,15 @@ void *lm_verifier_cache_get(struct lm_verifier *vf, const uint8_t key[static 32]
 bool lm_verifier_cache_put(struct lm_verifier *vf, const uint8_t key[static 32], void *value,
 			   void (*free_fn)(void *));
 
+/* The same store for parsed objects that carry no verdict (certificates
+ * as parsed from bytes, public keys made from bytes): used even with
+ * LM_VERIFIER_NO_CHAIN_CACHE, since every signature over or by them is
+ * still verified on each call. Keys must not collide with chain keys
+ * (each starts with its own tag). */
+void *lm_verifier_parsed_get(struct lm_verifier *vf, const uint8_t key[static 32]);
+bool lm_verifier_parsed_put(struct lm_verifier *vf, const uint8_t key[static 32], void *value,
+			    void (*free_fn)(void *));
+
 /* SHA-256 of the concatenation of n (pointer, size) parts: a cache key. */
 LM_MUST_CHECK int lm_verifier_key(uint8_t out[static 32], size_t n, const void *const *parts, const size_t *sizes);
 

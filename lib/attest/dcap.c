@@ -447,6 +447,52 @@ fail:
 	return r < 0 ? r : LM_ENOMEM;
 }
 
+static void certs_free(void *p)
+{
+	sk_X509_pop_free(p, X509_free);
+}
+
+/* Adds references to certs to the pool; the first is the PCK. */
+static int pool_push(struct dcap_ctx *c, STACK_OF(X509) *certs)
+{
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+
+		if (i == 0) {
+			X509_up_ref(x);
+			c->pck = x;
+		}
+		X509_up_ref(x);
+		if (!sk_X509_push(c->pool, x)) {
+			X509_free(x);
+			return LM_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The certificates of the quote's certification data, PCK first, into the
+ * pool: parsed once per verifier for the same bytes (parsing only; the
+ * chain is verified by the caller). */
+static int pool_add_quote_certs(struct dcap_ctx *c)
+{
+	const void *parts[2] = { "dcap-pck-parsed", c->q.cert_data };
+	const size_t sizes[2] = { 15, c->q.cert_size };
+	STACK_OF(X509) *certs;
+	uint8_t key[32];
+	bool keyed = lm_verifier_key(key, 2, parts, sizes) == 0;
+	int r;
+
+	if (keyed && (certs = lm_verifier_parsed_get(c->vf, key)))
+		return pool_push(c, certs);
+	if (!(certs = sk_X509_new_null()))
+		return LM_ENOMEM;
+	if ((r = pool_add_pem(certs, (const char *)c->q.cert_data, c->q.cert_size, NULL)) < 0 ||
+	    (r = pool_push(c, certs)) < 0 || !keyed || !lm_verifier_parsed_put(c->vf, key, certs, certs_free))
+		certs_free(certs);
+	return r < 0 ? r : 0;
+}
+
 static void pck_entry_free(void *p)
 {
 	struct pck_entry *e = p;
@@ -507,8 +553,7 @@ static int load_material(struct dcap_ctx *c)
 				return 0;
 			}
 		}
-		if ((r = pool_add_pem(c->pool, (const char *)c->q.cert_data, c->q.cert_size, &c->pck)) < 0)
-			return r;
+		return pool_add_quote_certs(c);
 	}
 	return 0;
 }
@@ -675,8 +720,9 @@ static void pkey_free(void *p)
 }
 
 /* The quote's attestation key as an EVP_PKEY: made from its 64 bytes once
- * per verifier (a public key, cached under SHA-256 of its bytes; the
- * signature is verified on every call). The caller frees the result. */
+ * per verifier (a public key, kept under SHA-256 of its bytes even without
+ * the chain cache; the signature is verified on every call). The caller
+ * frees the result. */
 static EVP_PKEY *attest_key(struct dcap_ctx *c)
 {
 	const void *parts[2] = { "dcap-ak", c->q.attest_key };
@@ -684,15 +730,15 @@ static EVP_PKEY *attest_key(struct dcap_ctx *c)
 	uint8_t key[32];
 	EVP_PKEY *k;
 
-	if (!lm_verifier_caches_chains(c->vf) || lm_verifier_key(key, 2, parts, sizes) < 0)
+	if (lm_verifier_key(key, 2, parts, sizes) < 0)
 		return p256_key(c->q.attest_key);
-	if ((k = lm_verifier_cache_get(c->vf, key))) {
+	if ((k = lm_verifier_parsed_get(c->vf, key))) {
 		EVP_PKEY_up_ref(k);
 		return k;
 	}
 	if ((k = p256_key(c->q.attest_key))) {
 		EVP_PKEY_up_ref(k);
-		if (!lm_verifier_cache_put(c->vf, key, k, pkey_free))
+		if (!lm_verifier_parsed_put(c->vf, key, k, pkey_free))
 			EVP_PKEY_free(k);
 	}
 	return k;

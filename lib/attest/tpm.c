@@ -246,7 +246,8 @@ static void ak_entry_free(void *p)
 }
 
 /* ak_load() once per verifier for the same bytes (a public key and its
- * TPM name: nothing here verifies a signature). */
+ * TPM name: nothing here verifies a signature, so this holds without the
+ * chain cache too). */
 static int ak_load_cached(struct lm_verifier *vf, const uint8_t *raw, size_t size, struct ak *out)
 {
 	const void *parts[2] = { "tpm-ak-public", raw };
@@ -255,9 +256,9 @@ static int ak_load_cached(struct lm_verifier *vf, const uint8_t *raw, size_t siz
 	struct ak *e;
 	int r;
 
-	if (!lm_verifier_caches_chains(vf) || lm_verifier_key(key, 2, parts, sizes) < 0)
+	if (lm_verifier_key(key, 2, parts, sizes) < 0)
 		return ak_load(raw, size, out);
-	if ((e = lm_verifier_cache_get(vf, key))) {
+	if ((e = lm_verifier_parsed_get(vf, key))) {
 		*out = *e;
 		EVP_PKEY_up_ref(out->key);
 		return 0;
@@ -267,7 +268,7 @@ static int ak_load_cached(struct lm_verifier *vf, const uint8_t *raw, size_t siz
 	if ((e = malloc(sizeof(*e)))) {
 		*e = *out;
 		EVP_PKEY_up_ref(e->key);
-		if (!lm_verifier_cache_put(vf, key, e, ak_entry_free))
+		if (!lm_verifier_parsed_put(vf, key, e, ak_entry_free))
 			ak_entry_free(e);
 	}
 	return 0;
@@ -971,6 +972,53 @@ static int chain_windows(STACK_OF(X509) *chain, time_t at)
 	return X509_V_OK;
 }
 
+static void certs_free(void *p)
+{
+	sk_X509_pop_free(p, X509_free);
+}
+
+/* certs_add() of a document's PEM, parsed once per verifier for the same
+ * bytes (parsing only: the chain is verified by the caller). */
+static int certs_add_parsed(struct lm_verifier *vf, STACK_OF(X509) *sk, const char *pem)
+{
+	size_t n = strlen(pem);
+	const void *parts[2] = { "tpm-pem", pem };
+	const size_t sizes[2] = { 7, n };
+	STACK_OF(X509) *certs;
+	uint8_t key[32];
+	bool keyed = lm_verifier_key(key, 2, parts, sizes) == 0;
+	int r = 0;
+
+	if (!keyed || !(certs = lm_verifier_parsed_get(vf, key))) {
+		if (!(certs = sk_X509_new_null()))
+			return LM_ENOMEM;
+		if ((r = certs_add(certs, (const uint8_t *)pem, n)) < 0) {
+			certs_free(certs);
+			return r;
+		}
+		if (!keyed || !lm_verifier_parsed_put(vf, key, certs, certs_free)) {
+			while (sk_X509_num(certs) > 0) {	/* hand ours over */
+				X509 *x = sk_X509_shift(certs);
+
+				if (!sk_X509_push(sk, x)) {
+					X509_free(x);
+					r = LM_ENOMEM;
+				}
+			}
+			certs_free(certs);
+			return r;
+		}
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+
+		if (!sk_X509_push(sk, x))
+			return LM_ENOMEM;
+		X509_up_ref(x);
+	}
+	return 0;
+}
+
 /* Chains the certificate holding the AK's key to the trust anchors: the
  * policy's root_file, or else the self-signed certificates among the
  * policy's cert_files (the verifier's own files; the document's
@@ -1018,7 +1066,7 @@ static int check_ak_cert(struct lm_verifier *vf, const struct tpm_state *st, con
 	}
 	r = LM_ENOMEM;
 	for (size_t i = 0; i < ev->certificate_count; i++)
-		if (certs_add(untrusted, (const uint8_t *)ev->certificate_chain[i], strlen(ev->certificate_chain[i])) < 0) {
+		if (certs_add_parsed(vf, untrusted, ev->certificate_chain[i]) < 0) {
 			lm_verdict_add(v, "ak certificate", false, "certificate_chain[%zu] is not a PEM certificate", i);
 			r = 0;
 			goto out;

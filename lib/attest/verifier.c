@@ -102,10 +102,15 @@ static struct lm_verifier_entry *find(struct lm_verifier *vf, const uint8_t key[
 
 void *lm_verifier_cache_get(struct lm_verifier *vf, const uint8_t key[static 32])
 {
+	return lm_verifier_caches_chains(vf) ? lm_verifier_parsed_get(vf, key) : NULL;
+}
+
+void *lm_verifier_parsed_get(struct lm_verifier *vf, const uint8_t key[static 32])
+{
 	struct lm_verifier_entry *e;
 	void *v;
 
-	if (!lm_verifier_caches_chains(vf))
+	if (!vf)
 		return NULL;
 	pthread_mutex_lock(&vf->lock);
 	e = find(vf, key);
@@ -117,10 +122,16 @@ void *lm_verifier_cache_get(struct lm_verifier *vf, const uint8_t key[static 32]
 bool lm_verifier_cache_put(struct lm_verifier *vf, const uint8_t key[static 32], void *value,
 			   void (*free_fn)(void *))
 {
+	return lm_verifier_caches_chains(vf) && lm_verifier_parsed_put(vf, key, value, free_fn);
+}
+
+bool lm_verifier_parsed_put(struct lm_verifier *vf, const uint8_t key[static 32], void *value,
+			    void (*free_fn)(void *))
+{
 	struct lm_verifier_entry *e;
 	bool taken = false;
 
-	if (!value || !free_fn || !lm_verifier_caches_chains(vf))
+	if (!vf || !value || !free_fn)
 		return false;
 	pthread_mutex_lock(&vf->lock);
 	if (!find(vf, key) && vf->cache_count < LM_VERIFIER_CACHE_MAX) {
