@@ -68,6 +68,7 @@ struct dcap_vstate {
 	int root_error;
 	X509 *root;
 	bool root_pinned;
+	X509_STORE *store;		/* holds root */
 	struct lm_dcap_collateral *col;
 	bool dir_failed;
 	bool *file_failed;		/* per policy cert file */
@@ -186,13 +187,15 @@ static EVP_PKEY *p256_key(const uint8_t xy[static 64])
 static bool chain_verify_at(struct dcap_ctx *c, X509 *leaf, bool at_time, STACK_OF(X509) **chain, char *why,
 			    size_t why_size)
 {
-	X509_STORE *store = X509_STORE_new();
+	/* The verifier's store of the root, made once; a store of its own
+	 * while the verifier's state is being made. */
+	X509_STORE *store = c->st && c->st->store ? NULL : X509_STORE_new();
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new();
 	STACK_OF(X509) *got = NULL;
 	bool ok = false;
 
-	if (!store || !sctx || X509_STORE_add_cert(store, c->root) != 1 ||
-	    X509_STORE_CTX_init(sctx, store, leaf, c->pool) != 1) {
+	if ((!store && !(c->st && c->st->store)) || !sctx || (store && X509_STORE_add_cert(store, c->root) != 1) ||
+	    X509_STORE_CTX_init(sctx, store ? store : c->st->store, leaf, c->pool) != 1) {
 		snprintf(why, why_size, "cannot set up certificate verification");
 		goto out;
 	}
@@ -336,6 +339,7 @@ static void vstate_free(void *p)
 	}
 	free(st->crl_sigs);
 	lm_dcap_collateral_free(st->col);
+	X509_STORE_free(st->store);
 	X509_free(st->root);
 	free(st->file_failed);
 	free(st);
@@ -438,6 +442,8 @@ static int vstate_make(struct lm_verifier *vf, void **out)
 			ERR_clear_error();
 		}
 	}
+	if (st->root && (!(st->store = X509_STORE_new()) || X509_STORE_add_cert(st->store, st->root) != 1))
+		goto fail;
 	sk_X509_free(c.pool);
 	*out = st;
 	return 0;
