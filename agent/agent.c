@@ -52,6 +52,7 @@ struct pending {
 	struct guest *guest;
 	uint64_t id;
 	bool is_attest;
+	bool is_rotate;
 	lm_agent_reply_fn cb;
 	void *ctx;
 	struct event *timeout;
@@ -76,6 +77,8 @@ struct guest {
 	bool is_reaped;
 	bool is_deleting;		/* no more reports or requests */
 	bool is_free_later;		/* deleted while a callback held it */
+	bool is_rotating;		/* a rotate request is outstanding */
+	uint64_t rot_done, rot_total;	/* its last progress report */
 	unsigned busy;
 };
 
@@ -91,6 +94,7 @@ struct lm_agent {
 };
 
 static void guest_reaped(struct guest *g, int wstatus);
+static void run_dir_clear(const char *id);
 
 static bool is_valid_id(const char *s)
 {
@@ -165,6 +169,7 @@ static void guest_fail_pending(struct guest *g, int r, const char *why, bool cal
 {
 	struct pending *p;
 
+	g->is_rotating = false;
 	while ((p = g->pending) != NULL) {
 		g->pending = p->next;
 		if (call && p->cb)
@@ -183,6 +188,8 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 	p = pending_take(g, p->id);
 	if (!p)
 		return;
+	if (p->is_rotate)
+		g->is_rotating = false;
 	lm_warn("instance %s: guest did not answer request %llu", g->id, (unsigned long long)p->id);
 	g->busy++;
 	if (p->cb)
@@ -192,7 +199,8 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Sends req (consumed) to the guest and remembers cb for its reply. */
-static int guest_request(struct guest *g, json_t *req, bool is_attest, lm_agent_reply_fn cb, void *ctx)
+static int guest_request(struct guest *g, json_t *req, bool is_attest, lm_agent_reply_fn cb, void *ctx,
+			 struct pending **sent)
 {
 	struct timeval tv = { AGENT_REPLY_SECS, 0 };
 	struct pending *p = NULL;
@@ -232,6 +240,8 @@ static int guest_request(struct guest *g, json_t *req, bool is_attest, lm_agent_
 	}
 	p->next = g->pending;
 	g->pending = p;
+	if (sent)
+		*sent = p;
 	p = NULL;
 	r = 0;
 out:
@@ -260,6 +270,8 @@ static int guest_reply(struct guest *g, json_t *msg)
 			(long long)json_integer_value(id));
 		return LM_EFORMAT;
 	}
+	if (p->is_rotate)
+		g->is_rotating = false;
 	if (json_is_true(ok)) {
 		if (p->is_attest) {
 			json_t *ev = json_object_get(msg, "evidence");
@@ -356,12 +368,45 @@ out:
 	return r == LM_EFORMAT ? r : 0;
 }
 
+/* A progress report of the rotation request id: logged, kept for
+ * lm_agent_rotation_progress(), and the request's deadline moves on, since
+ * a reencryption of a large volume takes longer than one reply timeout. */
+static int guest_progress(struct guest *g, json_t *msg)
+{
+	struct timeval tv = { AGENT_REPLY_SECS, 0 };
+	json_t *id = json_object_get(msg, "id"), *done = json_object_get(msg, "done"),
+	       *total = json_object_get(msg, "total");
+	struct pending *p = NULL;
+
+	if (!json_is_integer(id) || !json_is_integer(done) || !json_is_integer(total) || json_integer_value(done) < 0 ||
+	    json_integer_value(total) < json_integer_value(done)) {
+		lm_warn("instance %s: guest sent a malformed progress event", g->id);
+		return LM_EFORMAT;
+	}
+	for (p = g->pending; p; p = p->next)
+		if (p->id == (uint64_t)json_integer_value(id) && p->is_rotate)
+			break;
+	if (!p) {
+		lm_warn("instance %s: progress for no rotation", g->id);
+		return 0;
+	}
+	g->rot_done = (uint64_t)json_integer_value(done);
+	g->rot_total = (uint64_t)json_integer_value(total);
+	if (evtimer_add(p->timeout, &tv) != 0)
+		lm_warn("instance %s: cannot extend the rotation's deadline", g->id);
+	lm_info("instance %s: reencryption %llu of %llu MiB", g->id, (unsigned long long)(g->rot_done >> 20),
+		(unsigned long long)(g->rot_total >> 20));
+	return 0;
+}
+
 static int guest_event(struct guest *g, const char *event, json_t *msg)
 {
 	const char *status = lm_json_str(msg, "status");
 
 	if (strcmp(event, "log") == 0)
 		return guest_append_log(g, lm_json_str(msg, "record"));
+	if (strcmp(event, "progress") == 0)
+		return guest_progress(g, msg);
 	if (strcmp(event, "status") == 0 && status &&
 	    (strcmp(status, "awaiting_key") == 0 || strcmp(status, "running") == 0)) {
 		guest_report(g, status, -1);
@@ -899,6 +944,9 @@ void lm_agent_free(struct lm_agent *agent)
 	for (g = agent->guests; g; g = g->next)
 		if (!guest_wait_until(g, deadline))
 			guest_kill_wait(g);
+	/* What a guest killed on the way left mounted, and its run dir. */
+	for (g = agent->guests; g; g = g->next)
+		run_dir_clear(g->id);
 	while ((g = agent->guests) != NULL) {
 		agent->guests = g->next;
 		guest_free(g);
@@ -1006,7 +1054,7 @@ int lm_agent_attest(struct lm_agent *agent, const char *instance_id, const uint8
 	if (!g)
 		return LM_ENOENT;
 	lm_hex_encode(hex, nonce, nonce_size);
-	return guest_request(g, json_pack("{s:s, s:s}", "op", "attest", "nonce", hex), true, cb, ctx);
+	return guest_request(g, json_pack("{s:s, s:s}", "op", "attest", "nonce", hex), true, cb, ctx, NULL);
 }
 
 int lm_agent_release(struct lm_agent *agent, const char *instance_id, const char *sealed_json,
@@ -1031,7 +1079,62 @@ int lm_agent_release(struct lm_agent *agent, const char *instance_id, const char
 		json_decref(sealed);
 		return LM_EINVAL;
 	}
-	return guest_request(g, json_pack("{s:s, s:o}", "op", "release", "sealed", sealed), false, cb, ctx);
+	return guest_request(g, json_pack("{s:s, s:o}", "op", "release", "sealed", sealed), false, cb, ctx, NULL);
+}
+
+int lm_agent_rotate(struct lm_agent *agent, const char *instance_id, const char *sealed_json, bool reencrypt,
+		    lm_agent_reply_fn cb, void *ctx)
+{
+	static const char *const keys[] = { "enc", "ciphertext", NULL };
+	struct pending *p = NULL;
+	struct guest *g;
+	json_t *sealed;
+	int r;
+
+	if (!agent || !instance_id || !sealed_json)
+		return LM_EINVAL;
+	g = guest_find(agent, instance_id);
+	if (!g)
+		return LM_ENOENT;
+	/* A guest that has its key pair: it can open the blob. Whether the
+	 * volume may be touched now (a reencryption needs the workload gone)
+	 * is the guest's to decide: it knows. */
+	if (strcmp(g->status, "pending") == 0) {
+		lm_warn("instance %s: key rotation refused while pending", g->id);
+		return LM_ESTATE;
+	}
+	if (g->is_rotating) {
+		lm_warn("instance %s: a key rotation is already running", g->id);
+		return LM_EBUSY;
+	}
+	sealed = json_loads(sealed_json, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(sealed) || lm_json_only_keys(sealed, keys, NULL, 0) < 0 ||
+	    !lm_json_str(sealed, "enc") || !lm_json_str(sealed, "ciphertext")) {
+		json_decref(sealed);
+		return LM_EINVAL;
+	}
+	r = guest_request(g, json_pack("{s:s, s:o, s:b}", "op", "rotate", "sealed", sealed, "reencrypt", reencrypt),
+			  false, cb, ctx, &p);
+	if (r == 0) {
+		p->is_rotate = true;
+		g->is_rotating = true;
+		g->rot_done = g->rot_total = 0;
+	}
+	return r;
+}
+
+int lm_agent_rotation_progress(struct lm_agent *agent, const char *instance_id, uint64_t *done, uint64_t *total)
+{
+	struct guest *g;
+
+	if (!agent || !instance_id)
+		return LM_EINVAL;
+	g = guest_find(agent, instance_id);
+	if (!g || !g->is_rotating)
+		return LM_ENOENT;
+	*done = g->rot_done;
+	*total = g->rot_total;
+	return 0;
 }
 
 /* Stops g (the stop request, then SIGKILL after ms), answers its pending

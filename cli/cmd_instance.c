@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "client.h"
 #include "cmds.h"
+#include "instance.h"
 #include "lambda/attest.h"
 #include "lambda/crypto.h"
 #include "lambda/json.h"
@@ -27,6 +28,7 @@
 #define WAIT_MAX_S 20			/* below the client's request timeout */
 #define DEFAULT_TIMEOUT_S 120
 #define SANDBOX_PROFILE "process-v1"
+#define LOGS_OLD_MAX 8			/* lambda logs --old-key */
 
 /* ---- helpers shared by the verbs ---- */
 
@@ -61,7 +63,7 @@ static bool id_is_safe(const char *id)
 	return true;
 }
 
-static int check_id(const char *id)
+int cli_check_id(const char *id)
 {
 	if (!id_is_safe(id)) {
 		cli_error("'%s' is not an instance id (inst_...)", id);
@@ -71,7 +73,7 @@ static int check_id(const char *id)
 }
 
 /* Loads the CMK; a key file others can read gets the chmod hint, exit 3. */
-static int load_key(const char *path, struct lm_secret **cmk, char key_id[static LM_KEY_ID_STR_SIZE])
+int cli_load_cmk(const char *path, struct lm_secret **cmk, char key_id[static LM_KEY_ID_STR_SIZE])
 {
 	uint8_t id[LM_KEY_ID_BYTES];
 	int r;
@@ -98,7 +100,7 @@ static int load_key(const char *path, struct lm_secret **cmk, char key_id[static
 
 /* The instance records the public id of the CMK it was created with: a
  * different key is refused here, before it is used, naming the one needed. */
-static int check_instance_key(const json_t *inst, const char *id, const char *key_path, const char *key_id)
+int cli_check_instance_key(const json_t *inst, const char *id, const char *key_path, const char *key_id)
 {
 	const char *inst_key = lm_json_str(inst, "key_id");
 
@@ -110,7 +112,7 @@ static int check_instance_key(const json_t *inst, const char *id, const char *ke
 }
 
 /* region KEK -> instance KEK, as DESIGN.md section 4. */
-static int derive_instance_kek(const struct lm_secret *cmk, const char *region, const char *instance_id,
+int cli_instance_kek(const struct lm_secret *cmk, const char *region, const char *instance_id,
 			       struct lm_secret **out)
 {
 	struct lm_secret *region_kek = NULL;
@@ -124,7 +126,7 @@ out:
 	return r;
 }
 
-static int get_instance(struct lm_client *c, const char *id, json_t **out)
+int cli_get_instance(struct lm_client *c, const char *id, json_t **out)
 {
 	char path[128];
 
@@ -154,7 +156,7 @@ static int get_instance_wait(struct lm_client *c, const char *id, const char *co
  * transition on stderr when that is a terminal. A status in none of want
  * that is final (exited, failed, deleted) ends the wait with LM_ESTATE;
  * the deadline with LM_EBUSY. *out gets the last instance. */
-static int wait_status(struct lm_client *c, const char *id, const char *const want[], const char *from,
+int cli_wait_status(struct lm_client *c, const char *id, const char *const want[], const char *from,
 		       uint64_t deadline_ms, json_t **out)
 {
 	const char *const final[] = { "exited", "failed", "stopped", "deleted", NULL };
@@ -492,6 +494,43 @@ static int verify_for_release(const struct create_opts *o, const char *id, const
 	return 0;
 }
 
+/* Fetches evidence of instance id for a fresh nonce and verifies it as
+ * for a key release (verify_for_release), printing every check. On success
+ * (exit status 0) guest_pk is the attested guest key, *v the verdict;
+ * evidence that was not verified is exit status 1 with the failed check
+ * named, what_not says what is withheld. The one attestation path of create,
+ * start and key rotation. */
+int cli_attest_instance(struct lm_client *c, const struct cli_attest_opts *ao, const char *id,
+			uint8_t guest_pk[static LM_X25519_BYTES], struct lm_verdict *v)
+{
+	struct create_opts o = { .type = ao->type, .image = ao->image, .expect_measurement = ao->expect_measurement,
+				 .allow_sim = ao->allow_sim };
+	struct lm_evidence *ev = NULL;
+	uint8_t nonce[NONCE_BYTES];
+	int r, ex;
+
+	if ((r = lm_random(nonce, sizeof(nonce))) < 0 ||
+	    (r = fetch_evidence(c, id, nonce, sizeof(nonce), &ev, NULL)) < 0) {
+		ex = lm_exit_code(r);
+		goto out;
+	}
+	r = verify_for_release(&o, id, ev, nonce, guest_pk, v);
+	if (r < 0) {
+		ex = r == LM_EFORMAT ? LM_EXIT_USAGE : lm_exit_code(r);
+		goto out;
+	}
+	if (!v->verified) {
+		cli_error("%s: attestation NOT verified (%s): %s", id,
+			  v->first_failed >= 0 ? v->checks[v->first_failed].name : "?", ao->what_not);
+		ex = LM_EXIT_FAIL;
+		goto out;
+	}
+	ex = LM_EXIT_OK;
+out:
+	lm_evidence_free(ev);
+	return ex;
+}
+
 /* Seals KEK || workload to the guest and posts it. */
 static int release_keys(struct lm_client *c, const struct create_opts *o, const struct lm_secret *cmk,
 			const char *id, const char *region, const char *volume_id,
@@ -504,7 +543,7 @@ static int release_keys(struct lm_client *c, const struct create_opts *o, const 
 	json_t *body = NULL;
 	int r;
 
-	if ((r = derive_instance_kek(cmk, region, id, &kek)) < 0 ||
+	if ((r = cli_instance_kek(cmk, region, id, &kek)) < 0 ||
 	    (r = build_release(kek, id, volume_id, o->args, o->arg_count, o->env, o->env_count, &pt)) < 0)
 		goto out;
 	snprintf(info, sizeof(info), "%s%s", LM_HPKE_INFO_PREFIX, id);
@@ -539,14 +578,16 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 			      const char *id, const char *region, const char *volume_id, const char *status,
 			      uint64_t deadline)
 {
-	struct lm_evidence *ev = NULL;
+	struct cli_attest_opts ao = { .type = o->type, .image = o->image, .expect_measurement = o->expect_measurement,
+				      .allow_sim = o->allow_sim };
 	struct lm_verdict v;
-	uint8_t nonce[NONCE_BYTES], guest_pk[LM_X25519_BYTES];
+	uint8_t guest_pk[LM_X25519_BYTES];
+	char what_not[160];
 	json_t *cur = NULL;
 	int r, ex;
 
 	/* 2. Wait for the guest to be ready for its keys. */
-	r = wait_status(c, id, (const char *const[]){ "awaiting_key", NULL },
+	r = cli_wait_status(c, id, (const char *const[]){ "awaiting_key", NULL },
 			status, deadline, &cur);
 	if (r < 0) {
 		ex = lm_exit_code(r);
@@ -554,22 +595,10 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 	}
 
 	/* 3. Fresh evidence bound to our nonce, verified here. */
-	if ((r = lm_random(nonce, sizeof(nonce))) < 0 ||
-	    (r = fetch_evidence(c, id, nonce, sizeof(nonce), &ev, NULL)) < 0) {
-		ex = lm_exit_code(r);
+	snprintf(what_not, sizeof(what_not), "no key released; remove it with 'lambda delete instance %s'", id);
+	ao.what_not = what_not;
+	if ((ex = cli_attest_instance(c, &ao, id, guest_pk, &v)) != LM_EXIT_OK)
 		goto out;
-	}
-	r = verify_for_release(o, id, ev, nonce, guest_pk, &v);
-	if (r < 0) {
-		ex = r == LM_EFORMAT ? LM_EXIT_USAGE : lm_exit_code(r);
-		goto out;
-	}
-	if (!v.verified) {
-		cli_error("%s: attestation NOT verified (%s): no key released; remove it with 'lambda delete "
-			  "instance %s'", id, v.first_failed >= 0 ? v.checks[v.first_failed].name : "?", id);
-		ex = LM_EXIT_FAIL;
-		goto out;
-	}
 
 	/* 4. Key release: KEK and workload sealed to the attested guest key. */
 	if ((r = release_keys(c, o, *cmk, id, region, volume_id, guest_pk)) < 0) {
@@ -582,7 +611,7 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 	/* 5. Running (a short workload may already have finished). */
 	json_decref(cur);
 	cur = NULL;
-	r = wait_status(c, id, (const char *const[]){ "running", "exited", "failed", NULL }, "awaiting_key",
+	r = cli_wait_status(c, id, (const char *const[]){ "running", "exited", "failed", NULL }, "awaiting_key",
 			deadline, &cur);
 	if (r < 0) {
 		ex = lm_exit_code(r);
@@ -605,7 +634,6 @@ static int attest_release_run(struct lm_client *c, const struct create_opts *o, 
 	}
 out:
 	lm_memzero(guest_pk, sizeof(guest_pk));
-	lm_evidence_free(ev);
 	json_decref(cur);
 	return ex;
 }
@@ -692,7 +720,7 @@ static int parse_create(int argc, char **argv, struct create_opts *o, bool is_st
 		return LM_EXIT_USAGE;
 	}
 	if (is_start && !id_is_safe(o->id))
-		return check_id(o->id);
+		return cli_check_id(o->id);
 	if (!is_start && (!o->type || !o->region || !o->key_path)) {
 		cli_error("create instance needs --type, --region and --encryption-key");
 		return LM_EXIT_USAGE;
@@ -721,7 +749,7 @@ int cmd_create_instance(int argc, char **argv)
 		return cli_fail(LM_ENOMEM, "create instance");
 	if ((ex = parse_create(argc, argv, &o, false)) != LM_EXIT_OK)
 		goto out;
-	if ((ex = load_key(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_load_cmk(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
 		goto out;
 	if ((r = cli_connect(&c)) < 0) {
 		ex = lm_exit_code(r);
@@ -809,7 +837,7 @@ static int parse_simple(int argc, char **argv, bool *json, bool *keep_volume, co
 			return LM_EXIT_USAGE;
 		}
 		*id = argv[optind];
-		return check_id(*id);
+		return cli_check_id(*id);
 	}
 	if (argc != optind) {
 		cli_error("unexpected argument '%s'", argv[optind]);
@@ -832,7 +860,7 @@ int cmd_get_instance(int argc, char **argv)
 		return ex;
 	if ((r = cli_connect(&c)) < 0)
 		return lm_exit_code(r);
-	r = get_instance(c, id, &inst);
+	r = cli_get_instance(c, id, &inst);
 	lm_client_free(c);
 	if (r < 0)
 		return lm_exit_code(r);
@@ -957,19 +985,19 @@ int cmd_start_instance(int argc, char **argv)
 		return cli_fail(LM_ENOMEM, "start instance");
 	if ((ex = parse_create(argc, argv, &o, true)) != LM_EXIT_OK)
 		goto out;
-	if ((ex = load_key(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_load_cmk(o.key_path, &cmk, key_id)) != LM_EXIT_OK)
 		goto out;
 	if ((r = cli_connect(&c)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
 	deadline = lm_now_ms() + (uint64_t)o.timeout_s * 1000;
-	if ((r = get_instance(c, o.id, &inst)) < 0) {
+	if ((r = cli_get_instance(c, o.id, &inst)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
 	/* A wrong key is refused before the instance is touched. */
-	if ((ex = check_instance_key(inst, o.id, o.key_path, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_check_instance_key(inst, o.id, o.key_path, key_id)) != LM_EXIT_OK)
 		goto out;
 	status = lm_json_str(inst, "status");
 	if (!lm_json_str(inst, "region") || !lm_json_str(inst, "volume_id") || !lm_json_str(inst, "type") ||
@@ -1033,11 +1061,14 @@ int cmd_logs(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "encryption-key", required_argument, NULL, 'k' },
+		{ "old-key", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lm_client *c = NULL;
-	struct lm_secret *cmk = NULL, *kek = NULL, *log_key = NULL;
+	struct lm_secret *cmk = NULL, *kek = NULL, *log_key = NULL, *old_log[LOGS_OLD_MAX] = { NULL };
+	const char *old_path[LOGS_OLD_MAX];
+	size_t old_count = 0;
 	const char *key_path = NULL, *id, *region;
 	char key_id[LM_KEY_ID_STR_SIZE], path[128];
 	json_t *inst = NULL, *out_arr = NULL;
@@ -1049,27 +1080,33 @@ int cmd_logs(int argc, char **argv)
 	int ch, r, ex;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (ch == 'k')
+		if (ch == 'k') {
 			key_path = optarg;
-		else if (ch == 'j')
+		} else if (ch == 'o') {
+			if (old_count == LOGS_OLD_MAX) {
+				cli_error("at most %d --old-key", LOGS_OLD_MAX);
+				return LM_EXIT_USAGE;
+			}
+			old_path[old_count++] = optarg;
+		} else if (ch == 'j')
 			json = true;
 		else
 			return LM_EXIT_USAGE;
 	}
 	if (argc - optind != 1 || !key_path) {
-		cli_error("usage: lambda logs ID --encryption-key key.pem [--json]");
+		cli_error("usage: lambda logs ID --encryption-key key.pem [--old-key old.pem]... [--json]");
 		return LM_EXIT_USAGE;
 	}
 	id = argv[optind];
-	if ((ex = check_id(id)) != LM_EXIT_OK)
+	if ((ex = cli_check_id(id)) != LM_EXIT_OK)
 		return ex;
-	if ((ex = load_key(key_path, &cmk, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_load_cmk(key_path, &cmk, key_id)) != LM_EXIT_OK)
 		return ex;
 	if ((r = cli_connect(&c)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
-	if ((r = get_instance(c, id, &inst)) < 0) {
+	if ((r = cli_get_instance(c, id, &inst)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
@@ -1079,20 +1116,36 @@ int cmd_logs(int argc, char **argv)
 		ex = LM_EXIT_FAIL;
 		goto out;
 	}
-	if ((ex = check_instance_key(inst, id, key_path, key_id)) != LM_EXIT_OK)
+	if ((ex = cli_check_instance_key(inst, id, key_path, key_id)) != LM_EXIT_OK)
 		goto out;
 	snprintf(path, sizeof(path), "/v1/instances/%s/logs", id);
 	if ((r = cli_api_raw(c, path, &raw, &size)) < 0) {
 		ex = lm_exit_code(r);
 		goto out;
 	}
-	if ((r = derive_instance_kek(cmk, region, id, &kek)) < 0 || (r = lm_key_instance_logs(&log_key, kek)) < 0) {
+	if ((r = cli_instance_kek(cmk, region, id, &kek)) < 0 || (r = lm_key_instance_logs(&log_key, kek)) < 0) {
 		ex = cli_fail(r, "deriving the log key");
 		goto out;
 	}
 	lm_secret_free(cmk);
 	lm_secret_free(kek);
 	cmk = kek = NULL;
+	/* Records written before a key rotation are under the log key of the
+	 * key the instance had then: --old-key names those keys. */
+	for (size_t i = 0; i < old_count; i++) {
+		char old_id[LM_KEY_ID_STR_SIZE];
+
+		if ((ex = cli_load_cmk(old_path[i], &cmk, old_id)) != LM_EXIT_OK)
+			goto out;
+		if ((r = cli_instance_kek(cmk, region, id, &kek)) < 0 ||
+		    (r = lm_key_instance_logs(&old_log[i], kek)) < 0) {
+			ex = cli_fail(r, "deriving the log key of %s", old_path[i]);
+			goto out;
+		}
+		lm_secret_free(cmk);
+		lm_secret_free(kek);
+		cmk = kek = NULL;
+	}
 	buf = (const uint8_t *)raw;
 	if (json && !(out_arr = json_array())) {
 		ex = cli_fail(LM_ENOMEM, "logs");
@@ -1107,8 +1160,12 @@ int cmd_logs(int argc, char **argv)
 
 		n++;
 		r = lm_logrec_open(log_key, id, buf + off, size - off, &used, &stream, &seq, &msg, &msg_size);
+		for (size_t i = 0; r == LM_EAUTH && i < old_count; i++)
+			r = lm_logrec_open(old_log[i], id, buf + off, size - off, &used, &stream, &seq, &msg,
+					   &msg_size);
 		if (r == LM_EAUTH) {
-			cli_error("%s: log record %zu failed authentication (tampered, or not this instance's key)",
+			cli_error("%s: log record %zu failed authentication (tampered, not this instance's key, or "
+				  "written before a key rotation: add --old-key)",
 				  id, n);
 			ex = LM_EXIT_FAIL;
 			break;
@@ -1157,6 +1214,8 @@ out:
 	lm_secret_free(cmk);
 	lm_secret_free(kek);
 	lm_secret_free(log_key);
+	for (size_t i = 0; i < old_count; i++)
+		lm_secret_free(old_log[i]);
 	free(raw);
 	json_decref(inst);
 	json_decref(out_arr);
@@ -1194,7 +1253,7 @@ int cmd_attest(int argc, char **argv)
 		return LM_EXIT_USAGE;
 	}
 	id = argv[optind];
-	if ((ex = check_id(id)) != LM_EXIT_OK)
+	if ((ex = cli_check_id(id)) != LM_EXIT_OK)
 		return ex;
 	if (nonce_hex) {
 		if (lm_hex_decode_alloc(nonce_hex, &given, &nonce_size) < 0 || nonce_size < 16 ||
@@ -1341,7 +1400,10 @@ const char g_cli_logs_manual[] =
 	"a record that fails is reported by number and nothing after it is shown.\n"
 	"\n"
 	"Options:\n"
-	"  --encryption-key FILE   the master key the instance was created with\n"
+	"  --encryption-key FILE   the master key the instance is keyed with now\n"
+	"  --old-key FILE          (repeatable) a key the instance had before a\n"
+	"                          'lambda key rotate': records written before the\n"
+	"                          rotation are under its log key and stay so\n"
 	"  --json                  print [{\"seq\", \"stream\", \"message\"}, ...]\n"
 	"\n"
 	"Exit status: 0 shown, 1 a record failed authentication or is malformed,\n"
@@ -1349,7 +1411,8 @@ const char g_cli_logs_manual[] =
 	"id needed), 4 platform not reachable, 5 no such instance.\n"
 	"\n"
 	"Example:\n"
-	"  lambda logs inst_3f2a9c1b7d4e --encryption-key key.pem\n";
+	"  lambda logs inst_3f2a9c1b7d4e --encryption-key key.pem\n"
+	"  lambda logs inst_3f2a9c1b7d4e --encryption-key v2.pem --old-key v1.pem\n";
 
 const char g_cli_attest_manual[] =
 	"Fetches fresh attestation evidence of an instance, bound to a nonce, checks\n"

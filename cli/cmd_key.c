@@ -262,14 +262,14 @@ static const char g_derive_manual[] =
 	"      --volume vol_data --output slot.key\n"
 	"  cryptsetup open --key-file slot.key volume.img data\n";
 
-/* "rotate" lives in cmd_key_rotate.c: files now, instance volumes later. */
+/* "rotate" lives in cmd_key_rotate.c: encrypted files and instance volumes. */
 const struct lm_cmd key_cmds[] = {
 	{ "generate", cmd_key_generate, NULL, "--name NAME --output FILE", "create a master key file",
 	  g_generate_manual },
 	{ "show", cmd_key_show, NULL, "FILE [--json]", "print a master key's name and key id", g_show_manual },
 	{ "derive", cmd_key_derive, NULL, "FILE --region R --instance I [--volume V] --output F",
 	  "write a derived instance or volume key", g_derive_manual },
-	{ "rotate", cmd_key_rotate, NULL, "(--file F | INST) --old-key A --new-key B",
-	  "re-wrap data under a new master key", cmd_key_rotate_manual },
+	{ "rotate", cmd_key_rotate, NULL, "(--file F | INST [--reencrypt]) --old-key A --new-key B",
+	  "move a file or an instance's volume to a new master key", cmd_key_rotate_manual },
 	{ NULL, NULL, NULL, NULL, NULL, NULL },
 };

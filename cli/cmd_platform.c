@@ -1,15 +1,19 @@
 /* lambda up / down / status: start, stop and look at the single-node
  * platform (lambdad with its embedded agent) on this machine. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,8 +53,16 @@ const char g_cli_up_manual[] =
 	"lambdad is looked up beside the lambda executable, then in ../daemon/ of a\n"
 	"build tree, then in PATH; lambda-guest likewise (../guest/).\n"
 	"\n"
+	"Before anything is created, the listen address is checked (ADDRESS:PORT with\n"
+	"a port of 1 to 65535, free to bind) and so is the data dir: it must not be\n"
+	"empty, and an existing directory that holds other files is taken only when\n"
+	"it already is a lambda data dir. A listen address other than loopback\n"
+	"exposes the API to the network: lambda up warns, and the server certificate\n"
+	"still names only loopback.\n"
+	"\n"
 	"exit status: 0 started, 1 lambdad failed to start (its log is shown),\n"
-	"4 the data dir is in use by a running lambdad.\n"
+	"2 bad options (listen address, data dir), 4 the data dir is in use by a\n"
+	"running lambdad or the listen address is taken.\n"
 	"\n"
 	"example:\n"
 	"  lambda up --data-dir /tmp/lambda --listen 127.0.0.1:8443\n";
@@ -227,6 +239,100 @@ static pid_t spawn(char *const argv[], bool detach, int err_fd)
 	_exit(127);
 }
 
+/* Checks --listen before any state exists: the ADDRESS:PORT or
+ * [V6]:PORT form lambdad takes, then a trial bind, so that a bad address is
+ * a usage error (2) and a taken port "busy" (4), with nothing created.
+ * Warns when the address is not loopback. Returns an exit status. */
+static int check_listen(const char *listen_addr)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	char host[128], *end;
+	const char *colon, *port;
+	size_t n;
+	long p;
+	int fd = -1, one = 1, e, status = LM_EXIT_USAGE;
+
+	if (listen_addr[0] == '[') {
+		const char *close = strchr(listen_addr, ']');
+
+		colon = close && close[1] == ':' ? close + 1 : NULL;
+		n = close ? (size_t)(close - listen_addr - 1) : 0;
+		memcpy(host, listen_addr + 1, n < sizeof(host) ? n : 0);
+	} else {
+		colon = strrchr(listen_addr, ':');
+		n = colon ? (size_t)(colon - listen_addr) : 0;
+		memcpy(host, listen_addr, n < sizeof(host) ? n : 0);
+	}
+	port = colon ? colon + 1 : "";
+	p = strtol(port, &end, 10);
+	if (!colon || n == 0 || n >= sizeof(host) || !*port || *end || p < 1 || p > 65535) {
+		cli_error("--listen %s: expected ADDRESS:PORT with a port of 1 to 65535, e.g. " DEFAULT_LISTEN,
+			  listen_addr);
+		return LM_EXIT_USAGE;
+	}
+	host[n] = 0;
+	if ((e = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		cli_error("--listen %s: %s", listen_addr, gai_strerror(e));
+		return LM_EXIT_USAGE;
+	}
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		e = errno;
+		if (e == EADDRINUSE) {
+			cli_error("cannot listen on %s: the address is in use by another program", listen_addr);
+			status = LM_EXIT_UNAVAIL;
+		} else {
+			cli_error("cannot listen on %s: %s", listen_addr, strerror(e));
+		}
+		goto out;
+	}
+	if (!(ai->ai_family == AF_INET &&
+	      (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127) &&
+	    !(ai->ai_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr)))
+		fprintf(stderr,
+			"lambda: warning: --listen %s is not a loopback address: the API is exposed to the network, "
+			"and the server certificate names only 127.0.0.1 and ::1\n",
+			listen_addr);
+	status = LM_EXIT_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return status;
+}
+
+/* lambdad makes DIR mode 0700 and writes keys into it: refuse a directory
+ * that holds other files unless it already is a lambda data dir. */
+static int check_data_dir(const char *dir)
+{
+	static const char *const marks[] = { "lambda.db", "lambdad.lock", "ca.pem", "audit.key", NULL };
+	struct dirent *de;
+	bool has_other = false;
+	char path[PATH_MAX + 16];
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return LM_EXIT_OK;	/* missing (lambdad makes it) or unreadable (lambdad says so) */
+	while (!has_other && (de = readdir(d)) != NULL)
+		has_other = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	if (!has_other)
+		return LM_EXIT_OK;
+	for (size_t i = 0; marks[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, marks[i]);
+		if (access(path, F_OK) == 0)
+			return LM_EXIT_OK;
+	}
+	cli_error("--data-dir %s holds other files and is no lambda data dir: refusing to take it over "
+		  "(give a new or empty directory)",
+		  dir);
+	return LM_EXIT_USAGE;
+}
+
+static bool lock_held(const char *dir);
+
 int cmd_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -259,10 +365,18 @@ int cmd_up(int argc, char **argv)
 		cli_error("unexpected argument '%s'", argv[optind]);
 		return LM_EXIT_USAGE;
 	}
+	if (dir_opt && !*dir_opt) {
+		cli_error("--data-dir is empty: give a directory");
+		return LM_EXIT_USAGE;
+	}
 	if (dir_opt ? absolute(dir_opt, dir, sizeof(dir)) < 0 : default_data_dir(dir, sizeof(dir)) < 0) {
 		cli_error("no data dir: give --data-dir or set HOME");
 		return LM_EXIT_USAGE;
 	}
+	/* A running lambdad on DIR is reported by lambdad itself (exit 4). */
+	if (!lock_held(dir) &&
+	    ((r = check_data_dir(dir)) != LM_EXIT_OK || (r = check_listen(listen_addr)) != LM_EXIT_OK))
+		return r;
 	if (!find_program("lambdad", "daemon", lambdad, sizeof(lambdad))) {
 		cli_error("cannot find lambdad beside lambda, in ../daemon/ or in PATH");
 		return LM_EXIT_FAIL;

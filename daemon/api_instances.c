@@ -12,12 +12,11 @@
 #include "lambda/agent.h"
 #include "lambda/json.h"
 #include "lambda/log.h"
+#include "lambda/runtime.h"
 #include "lambda/util.h"
 #include "lambdad.h"
 
 #define VOLUME_DEFAULT (64ull << 20)
-#define VOLUME_MIN (32ull << 20)
-#define VOLUME_MAX (1ull << 40)
 #define NONCE_MIN 16
 #define NONCE_MAX 64
 #define HPKE_ENC_BYTES 32
@@ -107,42 +106,127 @@ static bool valid_key_id(const char *s)
 	return n == 20 && strncmp(s, "lmk_", 4) == 0 && strspn(s + 4, "0123456789abcdef") == 16;
 }
 
+/* True when key is present but not a JSON string. */
+static bool not_string(json_t *body, const char *key)
+{
+	json_t *v = json_object_get(body, key);
+
+	return v && !json_is_string(v);
+}
+
+/* "compute-1x, compute-2x, ..." from the instance type table. */
+static void type_names(char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = 0;
+	for (const struct lm_instance_type *t = lm_instance_types; t->name && n < size; t++)
+		n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", t->name);
+}
+
+static unsigned long long mib(uint64_t bytes)
+{
+	return (unsigned long long)(bytes >> 20);
+}
+
+/* Counts the tenant's instances that are not deleted. */
+static int count_instances(struct lmd *d, const char *tenant_id, size_t *out)
+{
+	struct lm_instance_rec *recs = NULL;
+	size_t count = 0, n = 0;
+	int r;
+
+	if ((r = lm_store_instance_list(d->store, tenant_id, &recs, &count)) < 0)
+		return r;
+	for (size_t i = 0; i < count; i++)
+		n += strcmp(recs[i].status, "deleted") != 0;
+	free(recs);
+	*out = n;
+	return 0;
+}
+
+/* Checks a create request against the body rules, the instance types, the
+ * region this node serves, the volume range and the tenant's quota before
+ * anything is made; replies and returns LM_EINVAL (or the store error)
+ * when it is refused. */
+static int check_create(struct lmd_req *rq, uint64_t *volume_size)
+{
+	static const char *const strings[] = { "type", "region", "image", "key_id", NULL };
+	struct lmd *d = rq->d;
+	struct lm_instance_rec rec;
+	json_t *size = json_object_get(rq->body, "volume_size");
+	const char *type = lm_json_str(rq->body, "type"), *region = lm_json_str(rq->body, "region");
+	const char *image = lm_json_str(rq->body, "image"), *key_id = lm_json_str(rq->body, "key_id");
+	char names[160];
+	size_t count = 0;
+	int r;
+
+	for (size_t i = 0; strings[i]; i++) {
+		if (not_string(rq->body, strings[i])) {
+			lmd_reply_error(rq->req, 400, "bad value of '%s': must be a string", strings[i]);
+			return LM_EINVAL;
+		}
+	}
+	if (!type || !region) {
+		lmd_reply_error(rq->req, 400, "missing field '%s'", !type ? "type" : "region");
+		return LM_EINVAL;
+	}
+	if (!valid_name(type, sizeof(rec.type)) || !lm_instance_type_find(type)) {
+		type_names(names, sizeof(names));
+		lmd_reply_error(rq->req, 400, "unknown instance type '%.*s': one of %s", (int)sizeof(rec.type),
+				valid_name(type, sizeof(rec.type)) ? type : "?", names);
+		return LM_EINVAL;
+	}
+	if (!valid_name(region, sizeof(rec.region)) || strcmp(region, d->opt.region) != 0) {
+		lmd_reply_error(rq->req, 400, "region %.*s is not served here; this platform serves %s",
+				(int)sizeof(rec.region), valid_name(region, sizeof(rec.region)) ? region : "?",
+				d->opt.region);
+		return LM_EINVAL;
+	}
+	if (image && !valid_name(image, sizeof(rec.image))) {
+		lmd_reply_error(rq->req, 400, "bad value of 'image'");
+		return LM_EINVAL;
+	}
+	if (key_id && !valid_key_id(key_id)) {
+		lmd_reply_error(rq->req, 400, "bad value of 'key_id': expected lmk_ and 16 hex digits");
+		return LM_EINVAL;
+	}
+	*volume_size = VOLUME_DEFAULT;
+	if (size) {
+		if (!json_is_integer(size) || json_integer_value(size) < (json_int_t)LMD_MIN_VOLUME ||
+		    (uint64_t)json_integer_value(size) > d->opt.max_volume_size) {
+			lmd_reply_error(rq->req, 400,
+					"bad value of 'volume_size': bytes from %llu (%llu MiB) to %llu (%llu MiB)",
+					(unsigned long long)LMD_MIN_VOLUME, mib(LMD_MIN_VOLUME),
+					(unsigned long long)d->opt.max_volume_size, mib(d->opt.max_volume_size));
+			return LM_EINVAL;
+		}
+		*volume_size = (uint64_t)json_integer_value(size);
+	}
+	if ((r = count_instances(d, rq->tenant.id, &count)) < 0) {
+		lmd_reply_code(rq->req, r, "cannot count the tenant's instances");
+		return r;
+	}
+	if (count >= d->opt.max_instances) {
+		lmd_reply_error(rq->req, 409,
+				"tenant %s has %zu instances, the most this platform allows: delete one first",
+				rq->tenant.id, count);
+		return LM_EINVAL;
+	}
+	return 0;
+}
+
 void lmd_api_instance_create(struct lmd_req *rq)
 {
 	struct lmd *d = rq->d;
 	struct lm_instance_rec rec = { 0 };
 	const char *type = lm_json_str(rq->body, "type"), *region = lm_json_str(rq->body, "region");
 	const char *image = lm_json_str(rq->body, "image"), *key_id = lm_json_str(rq->body, "key_id");
-	json_t *size = json_object_get(rq->body, "volume_size");
 	struct lm_launch launch;
 	int r;
 
-	if (!type || !region) {
-		lmd_reply_error(rq->req, 400, "missing field '%s'", !type ? "type" : "region");
-		return;
-	}
-	if (!valid_name(type, sizeof(rec.type)) || !valid_name(region, sizeof(rec.region))) {
-		lmd_reply_error(rq->req, 400, "bad value of '%s'", !valid_name(type, sizeof(rec.type)) ? "type" : "region");
-		return;
-	}
-	if ((json_object_get(rq->body, "image") && !image) || (image && !valid_name(image, sizeof(rec.image)))) {
-		lmd_reply_error(rq->req, 400, "bad value of 'image'");
-		return;
-	}
-	if ((json_object_get(rq->body, "key_id") && !key_id) || (key_id && !valid_key_id(key_id))) {
-		lmd_reply_error(rq->req, 400, "bad value of 'key_id': expected lmk_ and 16 hex digits");
-		return;
-	}
-	rec.volume_size = VOLUME_DEFAULT;
-	if (size) {
-		if (!json_is_integer(size) || json_integer_value(size) < (json_int_t)VOLUME_MIN ||
-		    json_integer_value(size) > (json_int_t)VOLUME_MAX) {
-			lmd_reply_error(rq->req, 400, "bad value of 'volume_size': bytes, at least %llu",
-					(unsigned long long)VOLUME_MIN);
-			return;
-		}
-		rec.volume_size = (uint64_t)json_integer_value(size);
-	}
+	if ((r = check_create(rq, &rec.volume_size)) < 0)
+		return;	/* check_create() replied */
 	if ((r = lm_id_new(rec.id, sizeof(rec.id), "inst")) < 0 ||
 	    (r = lm_id_new(rec.volume_id, sizeof(rec.volume_id), "vol")) < 0) {
 		lmd_reply_code(rq->req, r, NULL);
@@ -385,6 +469,19 @@ out:
 	free(tmo);
 }
 
+/* The instance, plus "rotation": {"done", "total"} (data bytes) while a
+ * key rotation runs, so that the CLI can show a reencryption's progress. */
+static json_t *instance_rotation_json(struct lmd *d, const struct lm_instance_rec *rec)
+{
+	json_t *doc = instance_json(rec);
+	uint64_t done, total;
+
+	if (doc && d->agent && lm_agent_rotation_progress(d->agent, rec->id, &done, &total) == 0)
+		json_object_set_new(doc, "rotation",
+				    json_pack("{s:I, s:I}", "done", (json_int_t)done, "total", (json_int_t)total));
+	return doc;
+}
+
 void lmd_api_instance_get(struct lmd_req *rq)
 {
 	struct lm_instance_rec rec;
@@ -394,7 +491,7 @@ void lmd_api_instance_get(struct lmd_req *rq)
 		if (wait)
 			instance_get_wait(rq, &rec, wait);
 		else
-			lmd_reply_json(rq->req, 200, instance_json(&rec));
+			lmd_reply_json(rq->req, 200, instance_rotation_json(rq->d, &rec));
 	}
 	free(wait);
 }
@@ -487,7 +584,12 @@ void lmd_api_instance_attest(struct lmd_req *rq)
 	}
 	if ((r = lm_agent_attest(rq->d->agent, rec.id, nonce, size, attest_done, p)) < 0) {
 		(void)lmd_pending_finish(p);
-		lmd_reply_code(rq->req, r == LM_ENOENT ? LM_EUNAVAIL : r, "the guest cannot attest now");
+		if (r == LM_ENOENT)
+			lmd_reply_error(rq->req, 409,
+					"%s has no running guest (status %s): start it with 'lambda start instance %s ...'",
+					rec.id, rec.status, rec.id);
+		else
+			lmd_reply_code(rq->req, r, "the guest cannot attest now");
 	}
 out:
 	free(nonce);
@@ -642,6 +744,37 @@ void lmd_on_status(void *ctx, const char *instance_id, const char *status, int e
 	lmd_waiters_wake(d, instance_id);
 }
 
+void lmd_instances_recover(struct lmd *d)
+{
+	static const char *const live[] = { "pending", "awaiting_key", "running" };
+	struct lm_instance_rec *recs = NULL;
+	size_t count = 0;
+	int r;
+
+	if ((r = lm_store_instance_list(d->store, NULL, &recs, &count)) < 0) {
+		lm_err("cannot list instances to recover: %s", lm_strerror(r));
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		bool was_live = false;
+
+		for (size_t j = 0; j < sizeof(live) / sizeof(live[0]); j++)
+			was_live |= strcmp(recs[i].status, live[j]) == 0;
+		if (!was_live)
+			continue;
+		if ((r = lm_store_instance_set_status(d->store, recs[i].id, "failed", false, 0)) < 0) {
+			lm_err("%s: cannot record status failed: %s", recs[i].id, lm_strerror(r));
+			continue;
+		}
+		lm_warn("%s: was %s when lambdad stopped; its guest is gone: failed", recs[i].id, recs[i].status);
+		if (lmd_audit(d, "instance.status_changed", "system", recs[i].id, "status",
+			      json_pack("{s:s, s:n, s:s, s:s}", "status", "failed", "exit_code", "from", recs[i].status,
+					"reason", "lambdad restarted")) < 0)
+			lm_warn("%s: status change not audited", recs[i].id);
+	}
+	free(recs);
+}
+
 /* Status names a stop or start may leave from. */
 static bool status_in(const char *status, const char *const set[])
 {
@@ -741,4 +874,148 @@ void lmd_api_instance_start(struct lmd_req *rq)
 		return;
 	}
 	lmd_reply_json(rq->req, 200, instance_json(&rec));
+}
+
+/* ---- key rotation ---- */
+
+struct rotate_pending {
+	struct lmd_pending *p;
+	bool reencrypt;
+};
+
+static void rotate_done(void *ctx, int r, const char *body, const char *error_message)
+{
+	struct rotate_pending *rp = ctx;
+	struct lmd *d = rp->p->d;
+	char id[LM_ID_MAX], tenant[LM_ID_MAX], new_key_id[LM_NAME_MAX] = "";
+	bool reencrypt = rp->reencrypt;
+	struct lm_instance_rec rec;
+	struct evhttp_request *req;
+	json_t *reply = NULL;
+
+	memcpy(id, rp->p->id, sizeof(id));
+	memcpy(tenant, rp->p->tenant.id, sizeof(tenant));
+	req = lmd_pending_finish(rp->p);
+	free(rp);
+	if (r == 0) {
+		reply = json_loads(body ? body : "", 0, NULL);
+		if (!valid_key_id(lm_json_str(reply, "new_key_id"))) {
+			lm_err("%s: the guest's rotation reply names no key id", id);
+			r = LM_EFORMAT;
+			error_message = "malformed reply from the instance's guest";
+		} else {
+			snprintf(new_key_id, sizeof(new_key_id), "%s", lm_json_str(reply, "new_key_id"));
+		}
+	}
+	json_decref(reply);
+	if (r == 0) {
+		/* The volume opens with the new key only from now on: record it
+		 * even when the client has gone. */
+		if ((r = lm_store_instance_set_key_id(d->store, id, new_key_id)) < 0)
+			lm_err("%s: rotated to %s but cannot record it: %s", id, new_key_id, lm_strerror(r));
+		if (lmd_audit(d, "instance.key_rotated", tenant, id, "rotate_key",
+			      json_pack("{s:b, s:s}", "reencrypt", reencrypt, "new_key_id", new_key_id)) < 0)
+			lm_warn("%s: key rotation not audited", id);
+		lm_info("%s: volume key rotated to %s%s", id, new_key_id, reencrypt ? " (reencrypted)" : "");
+	} else {
+		lm_warn("%s: key rotation failed: %s", id, lm_strerror(r));
+	}
+	if (!req)
+		return;
+	if (r < 0) {
+		if (r == LM_EWRONGKEY)
+			lmd_reply_error(req, 422, "%s", error_message ? error_message : "wrong key");
+		else if (r == LM_ESTATE || r == LM_EUNAVAIL || r == LM_EBUSY)
+			lmd_reply_code(req, r, error_message);
+		else
+			lmd_reply_error(req, 502, "%s", error_message ? error_message : "the guest could not rotate");
+		return;
+	}
+	if ((r = lm_store_instance_get(d->store, tenant, id, &rec)) < 0) {
+		lmd_reply_code(req, r, NULL);
+		return;
+	}
+	reply = instance_json(&rec);
+	if (reply)
+		json_object_set_new(reply, "reencrypted", json_boolean(reencrypt));
+	lmd_reply_json(req, 200, reply);
+}
+
+/* POST /v1/instances/{id}/rotate {"enc", "ciphertext", "reencrypt"}: the
+ * sealed key-rotation blob, relayed unopened to the guest, which needs to
+ * be up (awaiting_key, running, or exited/failed with its guest still
+ * there). A reencryption needs the workload stopped: 409 while running. */
+void lmd_api_instance_rotate(struct lmd_req *rq)
+{
+	static const char *const rotatable[] = { "awaiting_key", "running", "exited", "failed", NULL };
+	struct lmd *d = rq->d;
+	const char *enc = lm_json_str(rq->body, "enc"), *ct = lm_json_str(rq->body, "ciphertext");
+	json_t *re = json_object_get(rq->body, "reencrypt");
+	struct lm_instance_rec rec;
+	struct rotate_pending *rp = NULL;
+	json_t *sealed = NULL;
+	char *text = NULL;
+	uint8_t *raw = NULL;
+	size_t size = 0;
+	bool is_releasing;
+	int r;
+
+	if (!enc || !ct) {
+		lmd_reply_error(rq->req, 400, "missing field '%s'", !enc ? "enc" : "ciphertext");
+		return;
+	}
+	if (re && !json_is_boolean(re)) {
+		lmd_reply_error(rq->req, 400, "bad value of 'reencrypt': true or false");
+		return;
+	}
+	if (lm_base64_decode(enc, &raw, &size) < 0 || size != HPKE_ENC_BYTES) {
+		lmd_reply_error(rq->req, 400, "bad value of 'enc': base64 of %d bytes", HPKE_ENC_BYTES);
+		goto out;
+	}
+	free(raw);
+	raw = NULL;
+	if (lm_base64_decode(ct, &raw, &size) < 0 || size < 16) {
+		lmd_reply_error(rq->req, 400, "bad value of 'ciphertext': base64 of a sealed blob");
+		goto out;
+	}
+	if (get_own(rq, &rec) < 0)
+		goto out;
+	/* A release in flight is the guest's first use of the volume: not
+	 * at the same time as a rotation. */
+	is_releasing = strcmp(rec.status, "awaiting_key") == 0 && release_started(d, rec.id);
+	if (!status_in(rec.status, rotatable) || is_releasing) {
+		lmd_reply_error(rq->req, 409, "instance %s is %s: a key rotation needs its guest up (start it first)",
+				rec.id, is_releasing ? "taking its key" : rec.status);
+		goto out;
+	}
+	if (json_is_true(re) && strcmp(rec.status, "running") == 0) {
+		lmd_reply_error(rq->req, 409, "instance %s is running: a reencryption needs it stopped", rec.id);
+		goto out;
+	}
+	if (!d->agent) {
+		lmd_reply_error(rq->req, 503, "this node has no agent");
+		goto out;
+	}
+	sealed = json_pack("{s:s, s:s}", "enc", enc, "ciphertext", ct);
+	if (!sealed || !(text = json_dumps(sealed, JSON_COMPACT)) || !(rp = calloc(1, sizeof(*rp)))) {
+		lmd_reply_code(rq->req, LM_ENOMEM, NULL);
+		goto out;
+	}
+	rp->reencrypt = json_is_true(re);
+	if ((r = lmd_pending_new(rq, &rp->p)) < 0) {
+		lmd_reply_code(rq->req, r, NULL);
+		goto out;
+	}
+	if ((r = lm_agent_rotate(d->agent, rec.id, text, rp->reencrypt, rotate_done, rp)) < 0) {
+		(void)lmd_pending_finish(rp->p);
+		lmd_reply_code(rq->req, r == LM_ENOENT ? LM_EUNAVAIL : r,
+			       r == LM_EBUSY ? "a key rotation is already running" : "the guest cannot rotate now");
+		goto out;
+	}
+	rp = NULL;
+out:
+	free(rp);
+	free(text);
+	json_decref(sealed);
+	free(raw);
 }

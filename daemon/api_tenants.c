@@ -41,8 +41,15 @@ void lmd_api_tenant_create(struct lmd_req *rq)
 		lmd_reply_code(rq->req, r, "cannot create the tenant");
 		return;
 	}
-	if (lmd_audit(rq->d, "tenant.created", rq->tenant.id, t.id, "create", json_pack("{s:s}", "name", name)) < 0)
-		lm_warn("%s: tenant creation not audited", t.id);
+	/* An unaudited tenant gets no token: it exists, but nobody can act
+	 * as it. */
+	if ((r = lmd_audit(rq->d, "tenant.created", rq->tenant.id, t.id, "create", json_pack("{s:s}", "name", name))) <
+	    0) {
+		lm_err("%s: tenant creation not audited: its token is withheld", t.id);
+		lm_memzero(token, sizeof(token));
+		lmd_reply_error(rq->req, 503, "the tenant could not be audited; its token is withheld");
+		return;
+	}
 	lm_info("tenant %s (%s) created", t.id, name);
 	lmd_reply_json(rq->req, 201,
 		       json_pack("{s:{s:s, s:s}, s:s}", "tenant", "id", t.id, "name", t.name, "token", token));

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/event.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
 
@@ -17,6 +18,7 @@
 
 #define TOKEN_ID_HEX 12
 #define TOKEN_SECRET_BYTES 32
+#define REFUSED_EVERY_MS 1000	/* at most one auth.refused row a second */
 
 static int secret_hash(uint8_t out[static LM_HASH_BYTES], const uint8_t *secret, size_t size)
 {
@@ -87,6 +89,61 @@ out:
 	return r;
 }
 
+/* A flood of bad tokens must not cost a signed append each, yet no refusal
+ * may go unrecorded: refusals within REFUSED_EVERY_MS of the last row are
+ * counted, and the timer writes them as one row {"count": N} when the
+ * second is over. */
+static void refused_write(struct lmd *d)
+{
+	unsigned long n = d->refused_held;
+
+	if (!n)
+		return;
+	d->refused_held = 0;
+	d->refused_at_ms = lm_now_ms();
+	if (lmd_audit(d, "auth.refused", "anonymous", "", "authenticate",
+		      json_pack("{s:s, s:I}", "reason", d->refused_reason, "count", (json_int_t)n)) < 0)
+		lm_warn("%lu refused authentications could not be audited", n);
+}
+
+static void refused_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	refused_write(arg);
+}
+
+static void refused_note(struct lmd *d, const char *reason)
+{
+	uint64_t now = lm_now_ms(), wait_ms;
+	struct timeval tv;
+
+	d->refused_held++;
+	snprintf(d->refused_reason, sizeof(d->refused_reason), "%s", reason);
+	if (now - d->refused_at_ms >= REFUSED_EVERY_MS || !d->base) {
+		refused_write(d);
+		return;
+	}
+	if (!d->refused_timer && !(d->refused_timer = evtimer_new(d->base, refused_timer_cb, d))) {
+		refused_write(d);	/* no timer: write now rather than lose it */
+		return;
+	}
+	if (evtimer_pending(d->refused_timer, NULL))
+		return;
+	wait_ms = REFUSED_EVERY_MS - (now - d->refused_at_ms);
+	tv.tv_sec = (time_t)(wait_ms / 1000);
+	tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
+	evtimer_add(d->refused_timer, &tv);
+}
+
+void lmd_auth_flush(struct lmd *d)
+{
+	refused_write(d);
+	if (d->refused_timer)
+		event_free(d->refused_timer);
+	d->refused_timer = NULL;
+}
+
 int lmd_auth(struct lmd_req *rq)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
@@ -104,9 +161,7 @@ int lmd_auth(struct lmd_req *rq)
 		return r;
 	}
 	/* The refused token text is never logged nor audited. */
-	if (lmd_audit(rq->d, "auth.refused", "anonymous", "", "authenticate",
-		      json_pack("{s:s}", "reason", h ? "invalid token" : "no token")) < 0)
-		lm_warn("auth.refused could not be audited");
+	refused_note(rq->d, h ? "invalid token" : "no token");
 	lmd_reply_error(rq->req, 401, "%s", why);
 	return LM_EDENIED;
 }
@@ -121,6 +176,31 @@ void lmd_audit_broken(struct lmd *d, uint64_t bad_seq, const char *why)
 		snprintf(d->audit_problem, sizeof(d->audit_problem), "audit log broken: %s", why);
 	lm_err("%s; serving reads only until an operator restores the log (lambda audit verify)",
 	       d->audit_problem);
+}
+
+int lmd_audit_ready(struct lmd *d)
+{
+	struct lm_audit_checkpoint cp;
+	struct lm_audit_event last;
+	int r, rc;
+
+	if (d->audit_broken)
+		return LM_EVERIFY;
+	r = lm_store_audit_last(d->store, &last);
+	rc = lm_store_checkpoint_get(d->store, &cp);
+	if ((r < 0 && r != LM_ENOENT) || (rc < 0 && rc != LM_ENOENT)) {
+		lm_err("cannot read the audit head: %s", lm_strerror(r < 0 && r != LM_ENOENT ? r : rc));
+		return r < 0 && r != LM_ENOENT ? r : rc;
+	}
+	if (r == LM_ENOENT && rc == LM_ENOENT)
+		return 0;	/* an empty log */
+	if (r == LM_ENOENT || rc == LM_ENOENT || cp.seq != last.seq || !lm_ct_equal(cp.hash, last.hash, LM_HASH_BYTES)) {
+		lmd_audit_broken(d, 0,
+				 rc == LM_ENOENT ? "the signed checkpoint is missing"
+						 : "the log head does not match the signed checkpoint");
+		return LM_EVERIFY;
+	}
+	return 0;
 }
 
 int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *resource, const char *action,

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
@@ -20,6 +21,7 @@
 #include "lambda/json.h"
 #include "lambda/log.h"
 #include "lambda/net.h"
+#include "lambda/util.h"
 #include "lambdad.h"
 
 /* evhttp itself refuses bodies above this with a bare 413 before any
@@ -31,6 +33,7 @@ enum { NO_AUTH = 0, NEEDS_AUTH = 1 };
 
 static const char *const f_instance[] = { "type", "region", "image", "volume_size", "key_id", NULL };
 static const char *const f_secrets[] = { "enc", "ciphertext", NULL };
+static const char *const f_rotate[] = { "enc", "ciphertext", "reencrypt", NULL };
 static const char *const f_tenant[] = { "name", NULL };
 
 static const struct route {
@@ -50,6 +53,7 @@ static const struct route {
 	{ EVHTTP_REQ_GET, "/v1/instances/{id}/logs", lmd_api_instance_logs, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/instances/{id}/stop", lmd_api_instance_stop, NEEDS_AUTH, NULL },
 	{ EVHTTP_REQ_POST, "/v1/instances/{id}/start", lmd_api_instance_start, NEEDS_AUTH, NULL },
+	{ EVHTTP_REQ_POST, "/v1/instances/{id}/rotate", lmd_api_instance_rotate, NEEDS_AUTH, f_rotate },
 	{ EVHTTP_REQ_POST, "/v1/tenants", lmd_api_tenant_create, NEEDS_AUTH, f_tenant },
 	{ EVHTTP_REQ_GET, "/v1/audit", lmd_api_audit, NEEDS_AUTH, NULL },
 };
@@ -256,6 +260,10 @@ static const char *method_name(enum evhttp_cmd_type m)
 	case EVHTTP_REQ_PUT: return "PUT";
 	case EVHTTP_REQ_DELETE: return "DELETE";
 	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
 	default: return "OTHER";
 	}
 }
@@ -318,13 +326,22 @@ static void handle(struct evhttp_request *req, void *arg)
 			lmd_reply_error(req, 404, "no such endpoint %s", path);
 		return;
 	}
-	/* A change that cannot be audited is not made. */
+	/* A change that cannot be audited is not made: the log is checked
+	 * before the handler acts, not after. */
+	if (m != EVHTTP_REQ_GET && lmd_audit_ready(d) < 0 && !d->audit_broken) {
+		lmd_reply_error(req, 503, "the audit log cannot be read now; the change was not made");
+		return;
+	}
 	if (d->audit_broken && m != EVHTTP_REQ_GET) {
 		lmd_reply_error(req, 503, "%s; the control plane accepts no changes", d->audit_problem);
 		return;
 	}
 	if (rt->auth == NEEDS_AUTH && lmd_auth(&rq) < 0)
 		return;	/* lmd_auth() replied */
+	if (rt->fields && size == 0) {
+		lmd_reply_error(req, 400, "the body is empty: send a JSON object");
+		return;
+	}
 	if (rt->fields) {
 		rq.body = json_loadb((const char *)body, size, JSON_REJECT_DUPLICATES, &jerr);
 		if (!rq.body) {
@@ -348,6 +365,49 @@ out:
 	json_decref(rq.body);
 }
 
+/* Connection accounting. Each connection owns one SSL object, freed with
+ * its bufferevent however the connection ends; an ex_data slot of the SSL
+ * (whose free callback runs then) counts the connection out. evhttp's
+ * close callback is not used: pending requests take it. */
+static int g_conn_idx = -1;
+
+#define CAP_LOG_MS 60000
+
+static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct lmd *d = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (!d)
+		return;
+	d->conns--;
+	if (d->is_accept_paused && d->listener && d->conns < d->opt.max_connections) {
+		d->is_accept_paused = false;
+		evconnlistener_enable(d->listener);
+	}
+}
+
+/* At the cap, the listener pauses: further clients wait in the kernel's
+ * backlog, holding no descriptor of lambdad, until a connection closes
+ * (idle ones do within --idle-timeout). Logged once per burst. */
+static void conn_count(struct lmd *d)
+{
+	if (++d->conns < d->opt.max_connections || d->is_accept_paused || !d->listener)
+		return;
+	d->is_accept_paused = true;
+	evconnlistener_disable(d->listener);
+	/* A burst flaps at the cap: one line per CAP_LOG_MS. */
+	if (d->cap_logged_ms && lm_now_ms() - d->cap_logged_ms < CAP_LOG_MS)
+		return;
+	d->cap_logged_ms = lm_now_ms();
+	lm_warn("%u client connections open, the limit (--max-connections): new ones wait until one closes",
+		d->conns);
+}
+
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
 	struct lmd *d = arg;
@@ -356,6 +416,11 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 
 	if (!ssl)
 		return NULL;
+	if (!SSL_set_ex_data(ssl, g_conn_idx, d)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	conn_count(d);
 	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		SSL_free(ssl);
@@ -366,7 +431,7 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 }
 
 /* Splits "HOST:PORT" or "[V6]:PORT". */
-static int parse_listen(const char *s, char *host, size_t host_size, unsigned short *port)
+int lmd_listen_parse(const char *s, char *host, size_t host_size, unsigned short *port)
 {
 	const char *colon;
 	char *end;
@@ -405,7 +470,7 @@ int lmd_http_start(struct lmd *d)
 	int one = 1;
 	int r;
 
-	if (parse_listen(d->opt.listen, host, sizeof(host), &port) < 0) {
+	if (lmd_listen_parse(d->opt.listen, host, sizeof(host), &port) < 0) {
 		lm_err("--listen %s: expected ADDRESS:PORT, e.g. 127.0.0.1:7443", d->opt.listen);
 		return LM_EINVAL;
 	}
@@ -418,19 +483,27 @@ int lmd_http_start(struct lmd *d)
 	    (r = LM_OSSL(SSL_CTX_use_PrivateKey_file(d->ssl, key, SSL_FILETYPE_PEM))) < 0 ||
 	    (r = LM_OSSL(SSL_CTX_check_private_key(d->ssl))) < 0)
 		return r;
+	if (g_conn_idx < 0 && (g_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone)) < 0)
+		return lm_log_ossl("SSL_get_ex_new_index");
 	if (!(d->http = evhttp_new(d->base)))
 		return LM_ENOMEM;
 	evhttp_set_bevcb(d->http, make_tls_bev, d);
 	evhttp_set_max_body_size(d->http, EVHTTP_BODY_MAX);
 	evhttp_set_max_headers_size(d->http, 64 * 1024);
-	evhttp_set_timeout(d->http, 60);
+	/* One timeout for reads and writes: the TLS handshake and the wait
+	 * for a request are reads of the connection's bufferevent. */
+	evhttp_set_timeout_tv(d->http, &(struct timeval){ .tv_sec = d->opt.idle_timeout_s });
+	/* Every method libevent knows reaches the router, which answers the
+	 * JSON 405 of docs/api.md instead of libevent's HTML 501. */
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_HEAD);
+						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+						    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(d->http, handle, d);
 	if (!(bound = evhttp_bind_socket_with_handle(d->http, host, port))) {
 		lm_err("cannot listen on %s: address in use or not available", d->opt.listen);
 		return LM_EBUSY;
 	}
+	d->listener = evhttp_bound_socket_get_listener(bound);
 	/* evhttp writes a reply as the header record, then the body record:
 	 * with Nagle on, the second small segment waits for the peer's
 	 * delayed ACK (about 40 ms per response on Linux). Accepted sockets
@@ -453,6 +526,7 @@ void lmd_http_stop(struct lmd *d)
 			lmd_reply_error(req, 503, "lambdad is shutting down");
 	}
 	lmd_waiters_free(d);
+	d->listener = NULL;	/* freed with d->http */
 	if (d->http)
 		evhttp_free(d->http);
 	d->http = NULL;

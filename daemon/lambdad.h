@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <event2/http.h>
@@ -19,6 +20,11 @@
 
 #define LMD_BODY_MAX (1u << 20)		/* docs/api.md: larger bodies answer 413 */
 #define LMD_TOKEN_SIZE 82		/* "lmt_" + 12 hex + "_" + 64 hex + NUL */
+#define LMD_MAX_CONNECTIONS 1024	/* default --max-connections */
+#define LMD_IDLE_TIMEOUT_S 30		/* default --idle-timeout */
+#define LMD_MAX_INSTANCES 32		/* default --max-instances */
+#define LMD_MIN_VOLUME (32ull << 20)	/* the smallest volume LUKS2 and ext4 fit in */
+#define LMD_MAX_VOLUME (64ull << 30)	/* default --max-volume-size */
 #define LMD_EXIT_BUSY 4			/* the data dir is locked by another lambdad */
 
 struct lmd_pending;
@@ -31,6 +37,10 @@ struct lmd_options {
 	const char *guest_path;		/* may be NULL */
 	const char *trace_path;		/* --trace-requests, may be NULL */
 	bool foreground;
+	unsigned max_connections;	/* open client connections at once */
+	unsigned idle_timeout_s;	/* TLS handshake and idle connection timeout */
+	unsigned max_instances;		/* per tenant, not counting deleted ones */
+	uint64_t max_volume_size;	/* bytes */
 };
 
 struct lmd {
@@ -52,6 +62,19 @@ struct lmd {
 	 * show the damage, and refuses every change it could not audit. */
 	bool audit_broken;
 	char audit_problem[256];
+	/* auth.refused rows are rate-limited (auth.c): refusals since the
+	 * last row, folded into the next one. */
+	uint64_t refused_at_ms;
+	unsigned long refused_held;
+	char refused_reason[16];
+	struct event *refused_timer;
+	/* Open client connections (http.c): at max_connections the listener
+	 * pauses, so further clients wait in the kernel's backlog instead of
+	 * taking descriptors. */
+	unsigned conns;
+	struct evconnlistener *listener;
+	bool is_accept_paused;
+	uint64_t cap_logged_ms;		/* when the cap was last logged */
 };
 
 /* One request being served. */
@@ -77,6 +100,9 @@ void lmd_state_close(struct lmd *d);
 void lmd_path(const struct lmd *d, char *out, size_t out_size, const char *name);
 
 /* ---- http.c ---- */
+
+/* Splits --listen "HOST:PORT" or "[V6]:PORT"; LM_EINVAL when malformed. */
+LM_MUST_CHECK int lmd_listen_parse(const char *s, char *host, size_t host_size, unsigned short *port);
 
 LM_MUST_CHECK int lmd_http_start(struct lmd *d);
 void lmd_http_stop(struct lmd *d);
@@ -117,6 +143,10 @@ struct evhttp_request *lmd_pending_finish(struct lmd_pending *p);
  * 401, appends auth.refused and returns LM_EDENIED. */
 LM_MUST_CHECK int lmd_auth(struct lmd_req *rq);
 
+/* Writes the auth.refused row of refusals still held by the rate limit
+ * and frees its timer (at shutdown, while the store is open). */
+void lmd_auth_flush(struct lmd *d);
+
 /* Makes a token for tenant_id, stores its id and hash, and writes the
  * token text into out (LMD_TOKEN_SIZE bytes; the caller wipes it). */
 LM_MUST_CHECK int lmd_token_issue(struct lmd *d, const char *tenant_id, char out[static LMD_TOKEN_SIZE]);
@@ -126,6 +156,11 @@ LM_MUST_CHECK int lmd_token_issue(struct lmd *d, const char *tenant_id, char out
 /* Marks the audit log broken (bad_seq 0 when unknown): lambdad then
  * answers only GET requests. */
 void lmd_audit_broken(struct lmd *d, uint64_t bad_seq, const char *why);
+
+/* Checks, before a change is made, that the audit log can take its
+ * event: the stored head is the one the checkpoint names. Otherwise marks
+ * the log broken and returns LM_EVERIFY. */
+LM_MUST_CHECK int lmd_audit_ready(struct lmd *d);
 
 LM_MUST_CHECK int lmd_audit(struct lmd *d, const char *type, const char *actor, const char *resource,
 			    const char *action, json_t *metadata);
@@ -142,12 +177,17 @@ void lmd_api_instance_secrets(struct lmd_req *rq);
 void lmd_api_instance_logs(struct lmd_req *rq);
 void lmd_api_instance_stop(struct lmd_req *rq);
 void lmd_api_instance_start(struct lmd_req *rq);
+void lmd_api_instance_rotate(struct lmd_req *rq);
 void lmd_api_tenant_create(struct lmd_req *rq);
 void lmd_api_audit(struct lmd_req *rq);
 
 /* The embedded agent's status callback (api_instances.c). */
 void lmd_on_status(void *ctx, const char *instance_id, const char *status, int exit_code);
 void lmd_releases_free(struct lmd *d);
+
+/* At start-up: instances recorded as pending, awaiting_key or running lost
+ * their guest with the previous lambdad; marks them failed, audited. */
+void lmd_instances_recover(struct lmd *d);
 
 /* Answers the held GET /v1/instances/{id}?wait= requests for instance_id
  * whose wait is over (api_instances.c); called on every status change

@@ -25,7 +25,8 @@ static bool g_log_stderr;
 
 static const char usage[] =
 	"usage: lambdad --data-dir DIR [--listen ADDR:PORT] [--region NAME] [--guest PATH]\n"
-	"               [--trace-requests FILE] [--foreground]\n"
+	"               [--trace-requests FILE] [--max-instances N] [--max-volume-size BYTES]\n"
+	"               [--max-connections N] [--idle-timeout SECONDS] [--foreground]\n"
 	"\n"
 	"The lambda control plane: the HTTPS API of docs/api.md (TLS 1.3), the store,\n"
 	"the audit log and the embedded agent. Normally started by 'lambda up'.\n"
@@ -35,6 +36,14 @@ static const char usage[] =
 	"  --region NAME          region this node serves (default local)\n"
 	"  --guest PATH           the lambda-guest executable the agent launches\n"
 	"  --trace-requests FILE  append every request received (method, path, body) to FILE\n"
+	"  --max-instances N      instances one tenant may have, deleted ones aside\n"
+	"                         (default 32)\n"
+	"  --max-volume-size BYTES  largest volume an instance may ask for (default\n"
+	"                         68719476736, 64 GiB; at least 33554432, 32 MiB)\n"
+	"  --max-connections N    client connections open at once (default 1024);\n"
+	"                         more wait until one closes\n"
+	"  --idle-timeout SECONDS a connection silent this long, in the TLS handshake\n"
+	"                         or between requests, is closed (default 30)\n"
 	"  --foreground           also log to stderr\n"
 	"\n"
 	"Exit status: 0 after SIGTERM or SIGINT, 1 on a start-up failure, 2 on bad\n"
@@ -102,6 +111,37 @@ static int start_agent(struct lmd *d)
 	return 0;	/* the API still serves tenants, audit and health */
 }
 
+static int parse_limit(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!*s || *s == '-' || *end || errno || v < min || v > max)
+		return LM_EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int bad_option(const char *name, const char *value, const char *want)
+{
+	fprintf(stderr, "lambdad: %s %s: expected %s\n", name, value, want);
+	return 2;
+}
+
+static int check_listen(const char *listen_addr)
+{
+	unsigned short port;
+	char host[128];
+
+	if (lmd_listen_parse(listen_addr, host, sizeof(host), &port) < 0) {
+		fprintf(stderr, "lambdad: --listen %s: expected ADDRESS:PORT with a port of 1 to 65535\n", listen_addr);
+		return LM_EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -111,11 +151,19 @@ int main(int argc, char **argv)
 		{ "guest", required_argument, NULL, 'g' },
 		{ "trace-requests", required_argument, NULL, 't' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "max-instances", required_argument, NULL, 'm' },
+		{ "max-volume-size", required_argument, NULL, 'v' },
+		{ "max-connections", required_argument, NULL, 'c' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct lmd d = { .opt = { .listen = "127.0.0.1:7443", .region = "local" }, .lock_fd = -1 };
+	struct lmd d = { .opt = { .listen = "127.0.0.1:7443", .region = "local", .max_instances = LMD_MAX_INSTANCES,
+				  .max_volume_size = LMD_MAX_VOLUME, .max_connections = LMD_MAX_CONNECTIONS,
+				  .idle_timeout_s = LMD_IDLE_TIMEOUT_S },
+			 .lock_fd = -1 };
 	struct event *sig_term = NULL, *sig_int = NULL;
+	uint64_t limit;
 	long owner = 0;
 	int c, r, status = 1;
 
@@ -127,14 +175,37 @@ int main(int argc, char **argv)
 		case 'g': d.opt.guest_path = optarg; break;
 		case 't': d.opt.trace_path = optarg; break;
 		case 'f': d.opt.foreground = true; break;
+		case 'm':
+			if (parse_limit(optarg, 1, 1u << 20, &limit) < 0)
+				return bad_option("--max-instances", optarg, "1 to 1048576");
+			d.opt.max_instances = (unsigned)limit;
+			break;
+		case 'v':
+			if (parse_limit(optarg, LMD_MIN_VOLUME, UINT64_MAX >> 1, &limit) < 0)
+				return bad_option("--max-volume-size", optarg, "bytes, at least 33554432 (32 MiB)");
+			d.opt.max_volume_size = limit;
+			break;
+		case 'c':
+			if (parse_limit(optarg, 1, 1u << 20, &limit) < 0)
+				return bad_option("--max-connections", optarg, "1 to 1048576");
+			d.opt.max_connections = (unsigned)limit;
+			break;
+		case 'i':
+			if (parse_limit(optarg, 1, 3600, &limit) < 0)
+				return bad_option("--idle-timeout", optarg, "1 to 3600 seconds");
+			d.opt.idle_timeout_s = (unsigned)limit;
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	if (!d.opt.data_dir || optind != argc) {
+	if (!d.opt.data_dir || !*d.opt.data_dir || optind != argc) {
 		fputs(usage, stderr);
 		return 2;
 	}
+	/* Bad options create nothing: checked before DIR is made. */
+	if (check_listen(d.opt.listen) < 0)
+		return 2;
 	g_log_stderr = d.opt.foreground;
 	lm_log_set_handler(log_line, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -153,6 +224,8 @@ int main(int argc, char **argv)
 	}
 	if (r < 0)
 		goto fail;
+	if (!d.audit_broken)
+		lmd_instances_recover(&d);
 	if (d.opt.trace_path && !(d.trace = fopen(d.opt.trace_path, "ae"))) {
 		lm_err("--trace-requests %s: %s", d.opt.trace_path, strerror(errno));
 		goto fail;
@@ -183,6 +256,7 @@ fail:
 out:
 	/* The agent first: it may still answer pending requests. */
 	lm_agent_free(d.agent);
+	lmd_auth_flush(&d);
 	lmd_http_stop(&d);
 	lmd_releases_free(&d);
 	if (sig_term)

@@ -5,7 +5,8 @@
  * derives the volume and log keys from the instance KEK, creates or unlocks
  * the LUKS2 volume, starts the workload and sends its stdout and stderr as
  * encrypted log records. It answers a fixed request table (attest, release
- * once, stop); env, arguments and keys never leave it in plaintext. */
+ * once, rotate the volume's key, stop); env, arguments and keys never leave
+ * it in plaintext. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include <jansson.h>
 
 #include "channel.h"
+#include "lambda/agent.h"
 #include "lambda/attest.h"
 #include "lambda/crypto.h"
 #include "lambda/json.h"
@@ -70,7 +72,9 @@ struct guest {
 };
 
 static volatile sig_atomic_t g_term;
-static const char *g_log_id = "";
+/* The instance id for log lines: a copy, since the launch document that
+ * holds the id is freed before the last message. */
+static char g_log_id[64] = "";
 
 /* ---- process set-up ---- */
 
@@ -194,7 +198,7 @@ static int load_launch(struct guest *g)
 	g->volume_size = (uint64_t)json_integer_value(size);
 	if ((r = load_restart(g, path)) < 0)
 		goto out;
-	g_log_id = g->instance_id;
+	snprintf(g_log_id, sizeof(g_log_id), "%s", g->instance_id);
 	r = 0;
 out:
 	free(text);
@@ -292,19 +296,17 @@ static void release_clear(struct release *rel)
 	memset(rel, 0, sizeof(*rel));
 }
 
-/* Opens the sealed blob and checks its payload. On failure *why says what
- * was wrong, without a byte of the payload. */
-static int release_open(struct guest *g, const json_t *sealed, struct release *rel, const char **why)
+/* Opens a sealed blob {"enc", "ciphertext"} with the guest's key and the
+ * HPKE info info_prefix + instance id (a key release and a key rotation
+ * use different prefixes, so neither opens as the other). */
+static int sealed_open(struct guest *g, const json_t *sealed, const char *info_prefix, struct lm_secret **out,
+		       const char **why)
 {
 	static const char *const sealed_keys[] = { "enc", "ciphertext", NULL };
-	static const char *const keys[] = { "instance_id", "volume_id", "args", "env", NULL };
 	const char *enc_b64 = lm_json_str(sealed, "enc"), *ct_b64 = lm_json_str(sealed, "ciphertext");
-	struct lm_secret *pt = NULL, *kek = NULL;
 	uint8_t *enc = NULL, *ct = NULL;
 	size_t enc_size = 0, ct_size = 0;
 	char *info = NULL;
-	json_t *payload = NULL, *env;
-	const char *s;
 	int r;
 
 	*why = "malformed sealed blob";
@@ -314,17 +316,34 @@ static int release_open(struct guest *g, const json_t *sealed, struct release *r
 		r = LM_EFORMAT;
 		goto out;
 	}
-	if (asprintf(&info, "%s%s", LM_HPKE_INFO_PREFIX, g->instance_id) < 0) {
+	if (asprintf(&info, "%s%s", info_prefix, g->instance_id) < 0) {
 		info = NULL;
 		r = LM_ENOMEM;
 		goto out;
 	}
-	r = lm_hpke_open(g->sk, enc, (const uint8_t *)info, strlen(info), NULL, 0, ct, ct_size, &pt);
-	if (r < 0) {
+	r = lm_hpke_open(g->sk, enc, (const uint8_t *)info, strlen(info), NULL, 0, ct, ct_size, out);
+	if (r < 0)
 		*why = r == LM_EAUTH ? "the sealed blob does not open with this instance's key"
 				     : "cannot open the sealed blob";
+out:
+	free(info);
+	free(ct);
+	free(enc);
+	return r;
+}
+
+/* Opens the sealed blob and checks its payload. On failure *why says what
+ * was wrong, without a byte of the payload. */
+static int release_open(struct guest *g, const json_t *sealed, struct release *rel, const char **why)
+{
+	static const char *const keys[] = { "instance_id", "volume_id", "args", "env", NULL };
+	struct lm_secret *pt = NULL, *kek = NULL;
+	json_t *payload = NULL, *env;
+	const char *s;
+	int r;
+
+	if ((r = sealed_open(g, sealed, LM_HPKE_INFO_PREFIX, &pt, why)) < 0)
 		goto out;
-	}
 	*why = "malformed key release payload";
 	r = LM_EFORMAT;
 	if (pt->size <= LM_KEY_BYTES)
@@ -374,9 +393,6 @@ out:
 	lm_secret_free(kek);		/* the KEK is done with once derived */
 	json_decref(payload);
 	lm_secret_free(pt);
-	free(info);
-	free(ct);
-	free(enc);
 	return r;
 }
 
@@ -384,6 +400,7 @@ out:
  * image's header and that the derived passphrase opens it. */
 static int volume_prepare(struct guest *g, const struct lm_secret *slot, const char **why)
 {
+	enum lm_volume_state state;
 	char *path = NULL;
 	struct stat st;
 	int r;
@@ -400,8 +417,12 @@ static int volume_prepare(struct guest *g, const struct lm_secret *slot, const c
 		lm_info("first boot: creating the encrypted volume");
 		if ((r = lm_volume_create(path, g->volume_size, slot)) < 0)
 			*why = "cannot create the encrypted volume";
-	} else if ((r = lm_volume_check_header(path)) < 0) {
+	} else if ((r = lm_volume_state(path, &state)) < 0) {
 		*why = "the volume header is not acceptable";
+	} else if (state == LM_VOLUME_REENCRYPTING) {
+		/* Half the data is under each key: finish it first. */
+		r = LM_ESTATE;
+		*why = "a volume reencryption was interrupted: run lambda key rotate --reencrypt again";
 	} else if ((r = lm_volume_check_passphrase(path, slot)) < 0) {
 		*why = r == LM_EWRONGKEY ? "wrong key: the released key does not unlock this instance's volume "
 					   "(it was made with another master key)"
@@ -438,6 +459,24 @@ out:
 	return r;
 }
 
+/* Removes the empty run directory the closed volume leaves
+ * (VOLUME_RUN_ROOT/<id>/{data,fuse}). rmdir only: anything still mounted
+ * or written there stays, and says so. */
+static void run_dir_remove(const struct guest *g)
+{
+	static const char *const subs[] = { "/data", "/fuse", "" };
+	char *path = NULL;
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (asprintf(&path, "%s/%s%s", VOLUME_RUN_ROOT, g->instance_id, subs[i]) < 0)
+			return;
+		if (rmdir(path) != 0 && errno != ENOENT)
+			lm_warn("rmdir %s: %s", path, strerror(errno));
+		free(path);
+		path = NULL;
+	}
+}
+
 /* After the workload is gone: sync, unmount, detach, stop the server. */
 static void volume_unmount(struct guest *g)
 {
@@ -448,6 +487,8 @@ static void volume_unmount(struct guest *g)
 	if ((r = lm_volume_close(g->vol)) < 0)
 		lm_err("closing the volume: %s", lm_strerror(r));
 	g->vol = NULL;
+	if (r == 0)
+		run_dir_remove(g);
 }
 
 static void close_fd(int *fd)
@@ -524,6 +565,167 @@ static int op_release(struct guest *g, json_int_t id, json_t *req)
 	return send_status("running");
 }
 
+/* ---- key rotation ---- */
+
+struct rotation {
+	struct lm_secret *old_slot, *new_slot;
+	struct lm_secret *new_log_key;
+	char new_key_id[LM_KEY_ID_STR_SIZE];
+};
+
+static void rotation_clear(struct rotation *rot)
+{
+	lm_secret_free(rot->old_slot);
+	lm_secret_free(rot->new_slot);
+	lm_secret_free(rot->new_log_key);
+	memset(rot, 0, sizeof(*rot));
+}
+
+static bool is_key_id(const char *s)
+{
+	return s && strlen(s) == LM_KEY_ID_STR_SIZE - 1 && strncmp(s, "lmk_", 4) == 0 &&
+	       strspn(s + 4, "0123456789abcdef") == LM_KEY_ID_STR_SIZE - 5;
+}
+
+/* Opens a key-rotation blob: old instance KEK (32) || new instance KEK (32)
+ * || {"instance_id", "volume_id", "new_key_id"}, and derives both keyslot
+ * passphrases and the new log key; both KEKs are wiped here. */
+static int rotation_open(struct guest *g, const json_t *sealed, struct rotation *rot, const char **why)
+{
+	static const char *const keys[] = { "instance_id", "volume_id", "new_key_id", NULL };
+	struct lm_secret *pt = NULL, *old_kek = NULL, *new_kek = NULL;
+	json_t *payload = NULL;
+	const char *s;
+	int r;
+
+	if ((r = sealed_open(g, sealed, LM_ROTATE_INFO_PREFIX, &pt, why)) < 0)
+		goto out;
+	*why = "malformed key rotation payload";
+	r = LM_EFORMAT;
+	if (pt->size <= 2 * LM_KEY_BYTES)
+		goto out;
+	payload = json_loadb((const char *)pt->data + 2 * LM_KEY_BYTES, pt->size - 2 * LM_KEY_BYTES,
+			     JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(payload) || lm_json_only_keys(payload, keys, NULL, 0) < 0)
+		goto out;
+	s = lm_json_str(payload, "instance_id");
+	if (!s || strcmp(s, g->instance_id) != 0) {
+		*why = "the key rotation is for another instance";
+		goto out;
+	}
+	s = lm_json_str(payload, "volume_id");
+	if (!s || strcmp(s, g->volume_id) != 0) {
+		*why = "the key rotation is for another volume";
+		goto out;
+	}
+	s = lm_json_str(payload, "new_key_id");
+	if (!is_key_id(s))
+		goto out;
+	snprintf(rot->new_key_id, sizeof(rot->new_key_id), "%s", s);
+	*why = "cannot derive the instance keys";
+	if ((r = lm_secret_dup(pt->data, LM_KEY_BYTES, &old_kek)) < 0 ||
+	    (r = lm_secret_dup(pt->data + LM_KEY_BYTES, LM_KEY_BYTES, &new_kek)) < 0 ||
+	    (r = lm_key_volume_slot(&rot->old_slot, old_kek, g->volume_id)) < 0 ||
+	    (r = lm_key_volume_slot(&rot->new_slot, new_kek, g->volume_id)) < 0 ||
+	    (r = lm_key_instance_logs(&rot->new_log_key, new_kek)) < 0)
+		goto out;
+	if (lm_ct_equal(rot->old_slot->data, rot->new_slot->data, LM_KEY_BYTES)) {
+		*why = "the old and the new key are the same";
+		r = LM_EINVAL;
+		goto out;
+	}
+	r = 0;
+out:
+	if (r < 0)
+		rotation_clear(rot);
+	lm_secret_free(old_kek);
+	lm_secret_free(new_kek);
+	json_decref(payload);
+	lm_secret_free(pt);
+	return r;
+}
+
+struct progress_ctx {
+	json_int_t id;
+};
+
+/* Each hot zone of a reencryption: a progress event for the agent. A
+ * SIGTERM stops the reencryption after the current zone (resumable). */
+static int on_reencrypt_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress_ctx *pc = arg;
+
+	if (send_msg(json_pack("{s:s, s:I, s:I, s:I}", "event", "progress", "id", pc->id, "done", (json_int_t)done,
+			       "total", (json_int_t)total)) < 0)
+		lm_warn("cannot report reencryption progress");
+	return g_term ? 1 : 0;
+}
+
+/* rotate {"sealed", "reencrypt"}: moves the volume from the keyslot
+ * passphrase of the old instance KEK to that of the new one
+ * (lm_volume_rewrap: the workload may keep running, only keyslots change),
+ * or with reencrypt also replaces the volume key (lm_volume_reencrypt),
+ * which needs the volume closed: it is refused while a workload runs. A
+ * running workload's later log records are sealed under the new log key. */
+static int op_rotate(struct guest *g, json_int_t id, json_t *req)
+{
+	json_t *re = json_object_get(req, "reencrypt");
+	struct progress_ctx pc = { .id = id };
+	struct rotation rot = { 0 };
+	const char *why = "";
+	char *path = NULL;
+	bool reencrypt;
+	int r;
+
+	if (re && !json_is_boolean(re))
+		return reply_error(id, LM_EINVAL, "reencrypt must be a boolean");
+	reencrypt = json_is_true(re);
+	if (reencrypt && (g->wl || g->vol))
+		return reply_error(id, LM_ESTATE, "a reencryption needs the workload stopped: stop the instance first");
+	if ((r = rotation_open(g, json_object_get(req, "sealed"), &rot, &why)) < 0)
+		goto fail;
+	if (asprintf(&path, "%s/volume.img", g->dir) < 0) {
+		path = NULL;
+		r = LM_ENOMEM;
+		why = "out of memory";
+		goto fail;
+	}
+	/* The old key must open the volume; only a re-run of an interrupted
+	 * rotation may find the new one opening it instead. */
+	if ((r = lm_volume_check_passphrase(path, rot.old_slot)) == LM_EWRONGKEY)
+		r = lm_volume_check_passphrase(path, rot.new_slot);
+	if (r < 0) {
+		why = r == LM_EWRONGKEY ? "wrong key: the old key does not unlock this instance's volume"
+					: "cannot check the volume key";
+		goto fail;
+	}
+	lm_info("key rotation to %s%s", rot.new_key_id, reencrypt ? " with reencryption" : "");
+	r = reencrypt ? lm_volume_reencrypt(path, rot.old_slot, rot.new_slot, on_reencrypt_progress, &pc)
+		      : lm_volume_rewrap(path, rot.old_slot, rot.new_slot);
+	if (r < 0) {
+		why = r == LM_EWRONGKEY ? "wrong key: the old key does not unlock this instance's volume"
+		      : r == LM_ESTATE	? "a reencryption was interrupted: finish it with --reencrypt"
+		      : r == LM_EBUSY	? "the reencryption was interrupted (run it again to resume)"
+					: "the volume rotation failed";
+		goto fail;
+	}
+	if (g->log_key) {
+		lm_secret_free(g->log_key);
+		g->log_key = rot.new_log_key;
+		rot.new_log_key = NULL;
+	}
+	lm_info("volume now under key %s", rot.new_key_id);
+	r = send_msg(json_pack("{s:I, s:b, s:s, s:b}", "id", id, "ok", 1, "new_key_id", rot.new_key_id, "reencrypted",
+			       reencrypt));
+	rotation_clear(&rot);
+	free(path);
+	return r;
+fail:
+	rotation_clear(&rot);
+	free(path);
+	return reply_error(id, r, why);
+}
+
 static int on_frame(void *ctx, json_t *msg)
 {
 	struct guest *g = ctx;
@@ -538,6 +740,8 @@ static int on_frame(void *ctx, json_t *msg)
 		return op_attest(g, json_integer_value(id), msg);
 	if (strcmp(op, "release") == 0)
 		return op_release(g, json_integer_value(id), msg);
+	if (strcmp(op, "rotate") == 0)
+		return op_rotate(g, json_integer_value(id), msg);
 	if (strcmp(op, "stop") == 0) {
 		g->is_stopping = true;
 		return send_msg(json_pack("{s:I, s:b}", "id", json_integer_value(id), "ok", 1));

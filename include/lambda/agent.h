@@ -61,6 +61,29 @@ LM_MUST_CHECK int lm_agent_attest(struct lm_agent *agent, const char *instance_i
 LM_MUST_CHECK int lm_agent_release(struct lm_agent *agent, const char *instance_id, const char *sealed_json,
 				   lm_agent_reply_fn cb, void *ctx);
 
+/* The HPKE info of a key-rotation blob is this prefix + the instance id:
+ * distinct from the key release's, so that neither blob opens as the
+ * other (docs/formats.md "Key rotation"). */
+#define LM_ROTATE_INFO_PREFIX "lambda/v1 key-rotate:"
+
+/* Relays a sealed key-rotation blob (JSON {"enc", "ciphertext"}, base64)
+ * to the guest of instance_id, which re-wraps its volume keyslot from the
+ * old to the new instance KEK (with reencrypt: also replaces the volume
+ * key, which the guest allows only while no workload runs). The reply
+ * comes once the guest has finished or failed; its body is the guest's
+ * JSON {"new_key_id", "reencrypted"}. Progress reports of a reencryption
+ * are logged and each extends the reply deadline. LM_ESTATE while the guest
+ * is pending, LM_EBUSY while another rotation runs, LM_ENOENT when the node
+ * has no guest for instance_id. */
+LM_MUST_CHECK int lm_agent_rotate(struct lm_agent *agent, const char *instance_id, const char *sealed_json,
+				  bool reencrypt, lm_agent_reply_fn cb, void *ctx);
+
+/* The last progress report (done of total data bytes; 0 of 0 before the
+ * first) of the rotation running on instance_id; LM_ENOENT when none
+ * runs. */
+LM_MUST_CHECK int lm_agent_rotation_progress(struct lm_agent *agent, const char *instance_id, uint64_t *done,
+					     uint64_t *total);
+
 /* Stops the workload and guest of instance_id and removes its files, the
  * volume image too unless keep_volume. */
 LM_MUST_CHECK int lm_agent_delete(struct lm_agent *agent, const char *instance_id, bool keep_volume);

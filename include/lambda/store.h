@@ -69,6 +69,11 @@ LM_MUST_CHECK int lm_store_instance_insert(struct lm_store *st, const struct lm_
 LM_MUST_CHECK int lm_store_instance_set_status(struct lm_store *st, const char *id, const char *status,
 					       bool has_exit_code, int exit_code);
 
+/* Records the public key id (lmk_...) of the CMK instance id is now
+ * keyed with, after a key rotation. LM_ENOENT when there is no such
+ * instance. */
+LM_MUST_CHECK int lm_store_instance_set_key_id(struct lm_store *st, const char *id, const char *key_id);
+
 /* Reads instance id; with tenant_id not NULL, an instance of another tenant
  * is LM_ENOENT, exactly like a missing one. */
 LM_MUST_CHECK int lm_store_instance_get(struct lm_store *st, const char *tenant_id, const char *id,

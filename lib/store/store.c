@@ -146,6 +146,15 @@ int lm_store_instance_set_status(struct lm_store *st, const char *id, const char
 	return st->ops->instance_set_status(st, id, status, has_exit_code, exit_code, time(NULL));
 }
 
+int lm_store_instance_set_key_id(struct lm_store *st, const char *id, const char *key_id)
+{
+	if (!st || !str_ok(id, LM_ID_MAX, true) || !str_ok(key_id, LM_NAME_MAX, true)) {
+		lm_err("store: invalid instance id or key id");
+		return LM_EINVAL;
+	}
+	return st->ops->instance_set_key_id(st, id, key_id, time(NULL));
+}
+
 int lm_store_instance_get(struct lm_store *st, const char *tenant_id, const char *id, struct lm_instance_rec *out)
 {
 	struct lm_instance_rec rec;

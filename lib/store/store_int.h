@@ -30,6 +30,7 @@ struct lm_store_ops {
 	int (*instance_insert)(struct lm_store *st, const struct lm_instance_rec *rec);
 	int (*instance_set_status)(struct lm_store *st, const char *id, const char *status, bool has_exit_code,
 				   int exit_code, time_t now);
+	int (*instance_set_key_id)(struct lm_store *st, const char *id, const char *key_id, time_t now);
 	int (*instance_get)(struct lm_store *st, const char *tenant_id, const char *id,
 			    struct lm_instance_rec *out);
 	int (*instance_list)(struct lm_store *st, const char *tenant_id, struct lm_instance_rec **out,

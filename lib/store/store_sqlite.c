@@ -630,6 +630,22 @@ static int sqlite_instance_set_status(struct lm_store *st, const char *id, const
 	return r;
 }
 
+static int sqlite_instance_set_key_id(struct lm_store *st, const char *id, const char *key_id, time_t now)
+{
+	struct sqlite_store *s = to_sq(st);
+	sqlite3_stmt *stmt;
+	int r;
+
+	if ((r = prepare(s, "UPDATE instances SET key_id = ?1, updated_at = ?2 WHERE id = ?3", &stmt)) < 0)
+		return r;
+	if ((r = bind_text(stmt, 1, key_id)) == 0 && (r = bind_i64(stmt, 2, now)) == 0 &&
+	    (r = bind_text(stmt, 3, id)) == 0 && (r = run(s, stmt, "set instance key id")) == 0 &&
+	    sqlite3_changes(s->db) == 0)
+		r = LM_ENOENT;
+	sqlite3_finalize(stmt);
+	return r;
+}
+
 static int read_instance(struct sqlite_store *s, sqlite3_stmt *stmt, struct lm_instance_rec *rec)
 {
 	int r;
@@ -972,6 +988,7 @@ static const struct lm_store_ops sqlite_ops = {
 	.token_get = sqlite_token_get,
 	.instance_insert = sqlite_instance_insert,
 	.instance_set_status = sqlite_instance_set_status,
+	.instance_set_key_id = sqlite_instance_set_key_id,
 	.instance_get = sqlite_instance_get,
 	.instance_list = sqlite_instance_list,
 	.instance_delete = sqlite_instance_delete,

@@ -29,12 +29,12 @@ void lm_volume_cs_log(int level, const char *msg, void *usrptr)
 	lm_log(level == CRYPT_LOG_ERROR ? LM_LOG_ERR : LM_LOG_DEBUG, "cryptsetup: %.*s", (int)n, msg);
 }
 
-static int valid_secret(const struct lm_secret *s)
+int lm_volume_valid_secret(const struct lm_secret *s)
 {
 	return s && s->data && s->size > 0;
 }
 
-static int cs_init(const char *path, struct crypt_device **out)
+int lm_volume_cs_init(const char *path, struct crypt_device **out)
 {
 	struct crypt_device *cd = NULL;
 	int r;
@@ -63,7 +63,7 @@ int lm_volume_create(const char *path, uint64_t size, const struct lm_secret *pa
 	struct crypt_device *cd = NULL;
 	int fd = -1, r, made = 0;
 
-	if (!path || !valid_secret(passphrase) || size < LM_VOLUME_MIN_SIZE || size % LM_VOLUME_SECTOR_SIZE ||
+	if (!path || !lm_volume_valid_secret(passphrase) || size < LM_VOLUME_MIN_SIZE || size % LM_VOLUME_SECTOR_SIZE ||
 	    size > (uint64_t)INT64_MAX)
 		return LM_EINVAL;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -82,7 +82,7 @@ int lm_volume_create(const char *path, uint64_t size, const struct lm_secret *pa
 		r = LM_EIO;
 		goto out;
 	}
-	if ((r = cs_init(path, &cd)) < 0)
+	if ((r = lm_volume_cs_init(path, &cd)) < 0)
 		goto out;
 	/* By default the keyslots area fills the whole gap up to the data
 	 * segment (16 MiB), and crypt_format fills it with random bytes: that
@@ -174,7 +174,7 @@ static int refuse(const char *path, const char *what)
 /* Loads the header of path into a new crypt device and checks it, first
  * with our own parser (before libcryptsetup sees the bytes), then through
  * the libcryptsetup API as it will be used. */
-static int load_checked(const char *path, struct crypt_device **out)
+int lm_volume_load_checked(const char *path, struct crypt_device **out)
 {
 	struct crypt_device *cd = NULL;
 	const char *cipher, *mode;
@@ -182,7 +182,7 @@ static int load_checked(const char *path, struct crypt_device **out)
 
 	if (!path)
 		return LM_EINVAL;
-	if ((r = check_raw(path)) < 0 || (r = cs_init(path, &cd)) < 0)
+	if ((r = check_raw(path)) < 0 || (r = lm_volume_cs_init(path, &cd)) < 0)
 		return r;
 	if (crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
 		r = refuse(path, "libcryptsetup cannot load it as LUKS2");
@@ -199,8 +199,8 @@ static int load_checked(const char *path, struct crypt_device **out)
 		r = refuse(path, "sector size is not 4096");
 	else if (crypt_get_data_offset(cd) != LM_VOLUME_DATA_OFFSET / 512)
 		r = refuse(path, "data offset is not 16 MiB");
-	else if (crypt_keyslot_status(cd, 0) != CRYPT_SLOT_ACTIVE_LAST)
-		r = refuse(path, "keyslot 0 is not the only active keyslot");
+	else if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_INVALID)
+		r = refuse(path, "libcryptsetup finds the reencryption state invalid");
 	else
 		r = 0;
 out:
@@ -216,10 +216,56 @@ int lm_volume_check_header(const char *path)
 	struct crypt_device *cd = NULL;
 	int r;
 
-	if ((r = load_checked(path, &cd)) < 0)
+	if ((r = lm_volume_load_checked(path, &cd)) < 0)
 		return r;
 	crypt_free(cd);
 	return 0;
+}
+
+int lm_volume_state(const char *path, enum lm_volume_state *out)
+{
+	struct crypt_device *cd = NULL;
+	int r, active = 0;
+
+	if (!out)
+		return LM_EINVAL;
+	if ((r = lm_volume_load_checked(path, &cd)) < 0)
+		return r;
+	for (int ks = 0; ks < crypt_keyslot_max(CRYPT_LUKS2); ks++) {
+		crypt_keyslot_info st = crypt_keyslot_status(cd, ks);
+
+		active += st == CRYPT_SLOT_ACTIVE || st == CRYPT_SLOT_ACTIVE_LAST || st == CRYPT_SLOT_UNBOUND;
+	}
+	if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE)
+		*out = LM_VOLUME_REENCRYPTING;
+	else
+		*out = active > 1 ? LM_VOLUME_ROTATING : LM_VOLUME_AT_REST;
+	crypt_free(cd);
+	return 0;
+}
+
+/* Whether passphrase unlocks the key of any keyslot: 0, -EPERM, or
+ * another negative errno. The key is wiped at once. */
+static int unlocks_a_key(struct crypt_device *cd, const struct lm_secret *passphrase)
+{
+	struct lm_secret *vk = NULL;
+	int r = -EPERM;
+
+	if (lm_secret_new(LM_VOLUME_KEY_BYTES, &vk) < 0)
+		return -ENOMEM;
+	for (int ks = 0; ks < crypt_keyslot_max(CRYPT_LUKS2) && r == -EPERM; ks++) {
+		crypt_keyslot_info st = crypt_keyslot_status(cd, ks);
+		size_t size = vk->size;
+
+		if (st != CRYPT_SLOT_ACTIVE && st != CRYPT_SLOT_ACTIVE_LAST && st != CRYPT_SLOT_UNBOUND)
+			continue;
+		r = crypt_volume_key_get(cd, ks, (char *)vk->data, &size, (const char *)passphrase->data,
+					 passphrase->size);
+		if (r == -ENOENT || r == -EINVAL)
+			r = -EPERM;	/* e.g. the reencryption's own keyslot */
+	}
+	lm_secret_free(vk);
+	return r < 0 ? r : 0;
 }
 
 int lm_volume_check_passphrase(const char *path, const struct lm_secret *passphrase)
@@ -227,12 +273,22 @@ int lm_volume_check_passphrase(const char *path, const struct lm_secret *passphr
 	struct crypt_device *cd = NULL;
 	int r;
 
-	if (!valid_secret(passphrase))
+	if (!lm_volume_valid_secret(passphrase))
 		return LM_EINVAL;
-	if ((r = load_checked(path, &cd)) < 0)
+	if ((r = lm_volume_load_checked(path, &cd)) < 0)
 		return r;
-	/* A NULL name only verifies the passphrase against the keyslots. */
-	r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *)passphrase->data, passphrase->size, 0);
+	if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_NONE)
+		/* A NULL name only verifies the passphrase against the keyslots. */
+		r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *)passphrase->data,
+						 passphrase->size, 0);
+	else
+		r = -ENOENT;
+	/* -ENOENT: nothing to activate (a reencryption, or only a keyslot
+	 * bound to no segment): check each keyslot's key instead. */
+	if (r == -ENOENT)
+		/* Mid-reencryption nothing activates; any key the passphrase
+		 * unlocks will do. */
+		r = unlocks_a_key(cd, passphrase);
 	if (r == -EPERM) {
 		lm_err("volume %s: the passphrase opens no keyslot", path);
 		r = LM_EWRONGKEY;
@@ -253,9 +309,9 @@ int lm_volume_unlock(const char *path, const struct lm_secret *passphrase, struc
 	size_t vk_size = LM_VOLUME_KEY_BYTES;
 	int r;
 
-	if (!valid_secret(passphrase) || !volume_key)
+	if (!lm_volume_valid_secret(passphrase) || !volume_key)
 		return LM_EINVAL;
-	if ((r = load_checked(path, &cd)) < 0)
+	if ((r = lm_volume_load_checked(path, &cd)) < 0)
 		return r;
 	if ((r = lm_secret_new(LM_VOLUME_KEY_BYTES, &vk)) < 0)
 		goto out;
@@ -288,7 +344,7 @@ int lm_volume_layout(const char *image, uint64_t *offset, uint64_t *size)
 	uint64_t off;
 	int r;
 
-	if ((r = load_checked(image, &cd)) < 0)
+	if ((r = lm_volume_load_checked(image, &cd)) < 0)
 		return r;
 	off = crypt_get_data_offset(cd) * 512;
 	crypt_free(cd);

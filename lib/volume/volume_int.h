@@ -29,12 +29,42 @@
 LM_MUST_CHECK int lm_luks2_hdr_size(const uint8_t *buf, size_t size, uint64_t *hdr_size);
 
 /* Checks both LUKS2 header copies (primary at 0, secondary at hdr_size) in
- * buf against the layout above: magic, version, offsets, checksums, equal
- * sequence ids, and in each JSON area exactly one crypt segment with
- * aes-xts-plain64, 4096-byte sectors and the expected offset, only keyslot
- * 0 of type luks2 with pbkdf2-sha256 and a 512-bit key, no token, no
- * "cipher_null" anywhere. LM_EFORMAT with the reason logged otherwise. */
+ * buf against the layout above: magic, version, offsets, sha256 checksums,
+ * and in each JSON area one of the states of docs/architecture.md "Key
+ * rotation": at rest, exactly one crypt segment with aes-xts-plain64,
+ * 4096-byte sectors and the expected offset, one luks2 keyslot with
+ * pbkdf2-sha256 and a 512-bit key, one digest; during a rotation a second
+ * such keyslot and digest; during a reencryption also the contiguous
+ * reencryption segments, one forward checksum-protected reencrypt keyslot,
+ * its digest and the online-reencrypt-v2 requirement. Never a token or
+ * "cipher_null". One copy may fail its checksum (an interrupted header
+ * write: libcryptsetup skips it), not both; two good copies may differ in
+ * sequence id. LM_EFORMAT with the reason logged otherwise. */
 LM_MUST_CHECK int lm_luks2_header_check(const uint8_t *buf, size_t size, unsigned flags);
+
+/* On the JSON area of a header with a reencryption in progress, as
+ * libcryptsetup loaded it (crypt_dump_json: the copy it uses): 1 when all
+ * data is already under the new key and only the final metadata update is
+ * missing, with *keyslot = the keyslot of the new key; 0 otherwise, in
+ * particular while a hot zone is flagged "in-reencryption" (even the last
+ * one); LM_EFORMAT when it cannot tell. Exactly segments "0" (the data
+ * segment: the whole device, no flags), "1" (backup-previous) and "2"
+ * (backup-final), the data segment bound to the digest of backup-final
+ * and not to that of backup-previous. */
+LM_MUST_CHECK int lm_luks2_reencrypt_is_done(const char *json, int *keyslot);
+
+struct crypt_device;
+struct lm_secret;
+
+/* Shared by luks2.c and rotate.c. */
+int lm_volume_valid_secret(const struct lm_secret *s);
+
+/* crypt_init with our log callback. */
+LM_MUST_CHECK int lm_volume_cs_init(const char *path, struct crypt_device **out);
+
+/* Checks the header of path with our parser, then loads it into a new
+ * crypt device and checks it again through the libcryptsetup API. */
+LM_MUST_CHECK int lm_volume_load_checked(const char *path, struct crypt_device **out);
 
 /* ---- AES-256-XTS as dm-crypt's aes-xts-plain64 (xts.c) ---- */
 

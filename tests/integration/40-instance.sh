@@ -30,6 +30,7 @@ id1=$(head -n 1 "$T/out/last.out")
 [ -n "$id1" ] || bail "no instance created"
 check "instance that exits 0 ends exited" test "$(wait_final "$id1")" = exited
 check "its exit code is 0" test "$(field_of "$id1" exit_code)" = 0
+check "its guest left no run directory" test ! -e "/run/lambda-guest/$id1"
 
 # A configuration that does not mark the platform as simulated refuses its
 # evidence: nothing is released, and the instance never runs.

@@ -182,7 +182,9 @@ cp r r0
 "$L" key rotate --file r --old-key a.pem --new-key b.pem 2>err
 check "rotate with the wrong old key: exit 3, file unchanged" sh -c "[ $? = 3 ] && cmp -s r r0"
 "$L" key rotate inst_abc123 --old-key a.pem --new-key b.pem 2>err
-check "instance rotation: exit 2, not available yet" sh -c "[ $? = 2 ] && grep -q 'not available yet' err"
+check "instance rotation without a platform: exit 4, says so" sh -c "[ $? = 4 ] && grep -q 'no platform configured' err"
+"$L" key rotate --file r --reencrypt --old-key a.pem --new-key b.pem 2>err
+check "--reencrypt is refused for a file: exit 2, file unchanged" sh -c "[ $? = 2 ] && cmp -s r r0"
 "$L" key rotate --old-key a.pem --new-key b.pem 2>err
 check "rotate without --file or instance: exit 2" [ $? = 2 ]
 

@@ -351,6 +351,18 @@ static void test_instances(void **state)
 	assert_int_equal(lm_store_instance_set_status(f->st, "inst_a1", "sleeping", false, 0), LM_EINVAL);
 	assert_int_equal(lm_store_instance_set_status(f->st, "inst_nope", "running", false, 0), LM_ENOENT);
 
+	/* Key id after a rotation: only that column and updated_at change. */
+	assert_int_equal(lm_store_instance_set_key_id(f->st, "inst_a1", "lmk_00112233445566ff"), 0);
+	assert_int_equal(lm_store_instance_get(f->st, NULL, "inst_a1", &rec), 0);
+	assert_string_equal(rec.key_id, "lmk_00112233445566ff");
+	assert_string_equal(rec.status, "deleted");
+	assert_int_equal(rec.exit_code, 3);
+	assert_int_equal(lm_store_instance_set_key_id(f->st, "inst_nope", "lmk_00112233445566ff"), LM_ENOENT);
+	assert_int_equal(lm_store_instance_set_key_id(f->st, "inst_a1", ""), LM_EINVAL);
+	assert_int_equal(lm_store_instance_set_key_id(f->st, "inst_a1", NULL), LM_EINVAL);
+	assert_int_equal(lm_store_instance_get(f->st, NULL, "inst_a1", &rec), 0);
+	assert_string_equal(rec.key_id, "lmk_00112233445566ff");
+
 	/* Delete. */
 	assert_int_equal(lm_store_instance_delete(f->st, "inst_a1"), 0);
 	assert_int_equal(lm_store_instance_get(f->st, NULL, "inst_a1", &rec), LM_ENOENT);

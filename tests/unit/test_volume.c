@@ -171,8 +171,9 @@ static void test_existing_path(void **state)
 	lm_secret_free(k);
 }
 
-/* Flips one byte at off in a copy of a good image, expects refusal. */
-static void expect_refused_after_flip(const char *good, const char *name, off_t off)
+/* Flips one byte at each of off and off2 (when >= 0) in a copy of a good
+ * image, expects want from the header check. */
+static void expect_after_flips(const char *good, const char *name, off_t off, off_t off2, int want)
 {
 	char p[128], cmd[512];
 	uint8_t b;
@@ -186,8 +187,13 @@ static void expect_refused_after_flip(const char *good, const char *name, off_t 
 	assert_int_equal(pread(fd, &b, 1, off), 1);
 	b ^= 0x20;
 	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	if (off2 >= 0) {
+		assert_int_equal(pread(fd, &b, 1, off2), 1);
+		b ^= 0x20;
+		assert_int_equal(pwrite(fd, &b, 1, off2), 1);
+	}
 	close(fd);
-	assert_int_equal(lm_volume_check_header(p), LM_EFORMAT);
+	assert_int_equal(lm_volume_check_header(p), want);
 }
 
 static void test_damaged_headers(void **state)
@@ -198,10 +204,15 @@ static void test_damaged_headers(void **state)
 	(void)state;
 	img_path(good, sizeof(good), "good.img");
 	assert_int_equal(lm_volume_create(good, IMG_SIZE, k), 0);
-	expect_refused_after_flip(good, "flip-magic.img", 1);
-	expect_refused_after_flip(good, "flip-json.img", 4096 + 10);
-	/* the secondary copy alone damaged: still refused */
-	expect_refused_after_flip(good, "flip-second.img", 16384 + 4096 + 10);
+	expect_after_flips(good, "flip-magic.img", 1, -1, LM_EFORMAT);
+	/* One copy failing its checksum is what an interrupted header write
+	 * leaves; libcryptsetup skips that copy, so only the other counts
+	 * (and was checked). Both damaged: refused. */
+	expect_after_flips(good, "flip-json.img", 4096 + 10, -1, 0);
+	expect_after_flips(good, "flip-second.img", 16384 + 4096 + 10, -1, 0);
+	expect_after_flips(good, "flip-both.img", 4096 + 10, 16384 + 4096 + 10, LM_EFORMAT);
+	/* the checksum algorithm is not a checksum failure: refused */
+	expect_after_flips(good, "flip-csum-alg.img", 72, -1, LM_EFORMAT);
 	/* truncated inside the header area */
 	img_path(p, sizeof(p), "trunc.img");
 	char cmd[1024];
@@ -223,8 +234,6 @@ static void test_foreign_headers(void **state)
 			      "--pbkdf-force-iterations 1000" },
 		{ "argon.img", "--cipher aes-xts-plain64 --key-size 512 --sector-size 4096 --pbkdf argon2id "
 			       "--pbkdf-force-iterations 4 --pbkdf-memory 32" },
-		{ "slot1.img", "--cipher aes-xts-plain64 --key-size 512 --sector-size 4096 --pbkdf pbkdf2 "
-			       "--pbkdf-force-iterations 1000 --key-slot 1" },
 		{ "offset.img", "--cipher aes-xts-plain64 --key-size 512 --sector-size 4096 --pbkdf pbkdf2 "
 				"--pbkdf-force-iterations 1000 --offset 65536" },
 	};
@@ -252,16 +261,8 @@ static void test_foreign_headers(void **state)
 		/* nor is the key tried on it */
 		assert_int_equal(lm_volume_check_passphrase(p, k), LM_EFORMAT);
 	}
-	/* a second keyslot added to a good image */
-	char cmd[1024];
-	img_path(p, sizeof(p), "twoslots.img");
-	assert_int_equal(lm_volume_create(p, IMG_SIZE, k), 0);
-	snprintf(cmd, sizeof(cmd),
-		"cryptsetup luksAddKey -q --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file %s --new-keyfile %s "
-		"%s %s >/dev/null 2>&1",
-		kf, kf, p, kf);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(lm_volume_check_header(p), LM_EFORMAT);
+	/* Two keyslots of ours (an interrupted rotation) are accepted and a
+	 * third refused: tests/unit/test_rotate.c, test_resume_states. */
 	lm_secret_free(k);
 }
 
