@@ -43,6 +43,13 @@ for mode in oneshot nochain cached; do
 		"$g.event-log.bin" 9009 --cert "$g.ak-cert.der" --cert "$v/tpm/google-tpm-ek-intermediate-2.der" \
 		--cert "$v/tpm/google-tpm-ek-root-1.der" | awk '{print $5}')")
 done
+for mode in nochain-verify cached-verify; do
+	m[tpm.$mode]=$(best "${m[tpm.$mode]:-0}" "$($b $((n * 4)) $mode tpm "$g.quote-sha256.tpms_attest.bin" \
+		2026-01-01T00:00:00Z "$g.quote-sha256.tpmt_signature.bin" "$g.ak-pub.tpmt_public.bin" \
+		"$g.pcrs-sha256.json" "$g.event-log.bin" 9009 --cert "$g.ak-cert.der" \
+		--cert "$v/tpm/google-tpm-ek-intermediate-2.der" --cert "$v/tpm/google-tpm-ek-root-1.der" |
+		awk '{print $5}')")
+done
 done
 echo "openssl speed verify/s (best of $rounds): ecdsap256 $p256  ecdsap384 $p384  rsa2048 $r2048  rsa4096 $r4096"
 
@@ -54,22 +61,26 @@ echo "openssl speed verify/s (best of $rounds): ecdsap256 $p256  ecdsap384 $p384
 #        root for each of the two (10 x P-256); nochain: quote, QE report,
 #        PCK chain (4); cached: quote, QE report (2)
 #   TPM oneshot, nochain: quote (RSA-2048), AK cert by intermediate
-#        (RSA-2048), intermediate by root (RSA-4096); cached: the quote
+#        (RSA-2048), intermediate by root (RSA-4096); cached: the quote.
+#        The -verify rows parse the document once, outside the clock.
 {
 	for mode in oneshot nochain cached; do
 		echo "snp $mode ${m[snp.$mode]}"
 		echo "tdx $mode ${m[tdx.$mode]}"
 		echo "tpm $mode ${m[tpm.$mode]}"
 	done
+	echo "tpm nochain-verify ${m[tpm.nochain-verify]}"
+	echo "tpm cached-verify ${m[tpm.cached-verify]}"
 } | awk -v p256="$p256" -v p384="$p384" -v r2048="$r2048" -v r4096="$r4096" 'BEGIN {
 	f["snp oneshot"] = f["snp nochain"] = 1 / (1 / p384 + 3 / r4096)
 	f["snp cached"] = p384
 	f["tdx oneshot"] = p256 / 10; f["tdx nochain"] = p256 / 4; f["tdx cached"] = p256 / 2
 	f["tpm oneshot"] = f["tpm nochain"] = 1 / (2 / r2048 + 1 / r4096)
-	f["tpm cached"] = r2048
-	printf "%-6s %-8s %12s %12s %8s\n", "kind", "mode", "verif/s", "floor/s", "ratio"
+	f["tpm cached"] = f["tpm cached-verify"] = r2048
+	f["tpm nochain-verify"] = f["tpm oneshot"]
+	printf "%-6s %-15s %12s %12s %8s\n", "kind", "mode", "verif/s", "floor/s", "ratio"
 }
 {
 	k = $1 " " $2
-	printf "%-6s %-8s %12.1f %12.1f %8.2f\n", $1, $2, $3, f[k], f[k] / $3
+	printf "%-6s %-15s %12.1f %12.1f %8.2f\n", $1, $2, $3, f[k], f[k] / $3
 }'

@@ -37,18 +37,7 @@
 
 static const EVP_MD *tpm_md(uint16_t alg)
 {
-	switch (alg) {
-	case LM_TPM_ALG_SHA1:
-		return EVP_sha1();
-	case LM_TPM_ALG_SHA256:
-		return EVP_sha256();
-	case LM_TPM_ALG_SHA384:
-		return EVP_sha384();
-	case LM_TPM_ALG_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
+	return lm_tpm_md(alg);
 }
 
 static int tpm_hash(uint16_t alg, const void *data, size_t size, uint8_t *out)
