@@ -54,6 +54,10 @@ enum lm_verifier_state_kind {
 };
 
 #define LM_VERIFIER_CACHE_MAX 4096
+/* Evidence bytes larger than this are parsed on every call, never kept:
+ * a long-lived verifier fed arbitrary evidence holds at most
+ * LM_VERIFIER_CACHE_MAX small entries. Certificate chains are a few KiB. */
+#define LM_VERIFIER_PARSED_BYTES_MAX (64u << 10)
 
 struct lm_verifier_entry {
 	uint8_t key[32];

@@ -486,7 +486,7 @@ static int pool_add_quote_certs(struct dcap_ctx *c)
 	const size_t sizes[2] = { 15, c->q.cert_size };
 	STACK_OF(X509) *certs;
 	uint8_t key[32];
-	bool keyed = lm_verifier_key(key, 2, parts, sizes) == 0;
+	bool keyed = c->q.cert_size <= LM_VERIFIER_PARSED_BYTES_MAX && lm_verifier_key(key, 2, parts, sizes) == 0;
 	int r;
 
 	if (keyed && (certs = lm_verifier_parsed_get(c->vf, key)))

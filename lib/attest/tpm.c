@@ -245,7 +245,7 @@ static int ak_load_cached(struct lm_verifier *vf, const uint8_t *raw, size_t siz
 	struct ak *e;
 	int r;
 
-	if (lm_verifier_key(key, 2, parts, sizes) < 0)
+	if (size > LM_VERIFIER_PARSED_BYTES_MAX || lm_verifier_key(key, 2, parts, sizes) < 0)
 		return ak_load(raw, size, out);
 	if ((e = lm_verifier_parsed_get(vf, key))) {
 		*out = *e;
@@ -975,7 +975,7 @@ static int certs_add_parsed(struct lm_verifier *vf, STACK_OF(X509) *sk, const ch
 	const size_t sizes[2] = { 7, n };
 	STACK_OF(X509) *certs;
 	uint8_t key[32];
-	bool keyed = lm_verifier_key(key, 2, parts, sizes) == 0;
+	bool keyed = n <= LM_VERIFIER_PARSED_BYTES_MAX && lm_verifier_key(key, 2, parts, sizes) == 0;
 	int r = 0;
 
 	if (!keyed || !(certs = lm_verifier_parsed_get(vf, key))) {
