@@ -207,6 +207,43 @@ LM_MUST_CHECK int lm_verify_evidence(const struct lm_evidence *ev, const struct 
 LM_MUST_CHECK int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *policy,
 				struct lm_verdict *out);
 
+/* ---- Verifier contexts ----
+ * A verifier for many pieces of evidence under the same trust material
+ * (policy->root_file, cert_files, collateral_dir): the roots, certificate
+ * files and collateral are read, parsed and their signatures checked once,
+ * on the first verification of each kind, and kept until
+ * lm_verifier_free(). Chains verified from the evidence (an SEV-SNP VCEK or
+ * VLEK with its ASK/ASVK, a DCAP quote's PCK chain, a TPM AK certificate
+ * chain) are cached too, keyed by SHA-256 of their exact bytes, unless
+ * LM_VERIFIER_NO_CHAIN_CACHE. Only what does not depend on time is reused:
+ * every validity window (certificates, CRLs, TCB Info, QE Identity) is
+ * checked against the verification time and every revocation is looked up
+ * on each call; docs/attestation.md "Verifier contexts" has the details.
+ * Files changed on disk after the first verification are not re-read: make
+ * a new verifier. One verifier may be used from several threads at once.
+ * lm_verify_evidence() and lm_verify_raw() are a verifier made and freed
+ * around one call. */
+struct lm_verifier;
+
+#define LM_VERIFIER_NO_CHAIN_CACHE 0x1u	/* verify the evidence's own chain on every call */
+
+/* Copies policy's trust-material paths (the other fields are taken from
+ * policy too, as the default of each call). LM_EINVAL for bad flags. The
+ * caller frees *out with lm_verifier_free(). */
+LM_MUST_CHECK int lm_verifier_new(const struct lm_policy *policy, unsigned flags, struct lm_verifier **out);
+
+void lm_verifier_free(struct lm_verifier *vf);
+
+/* lm_verify_evidence() and lm_verify_raw() in the verifier. policy NULL:
+ * the verifier's own; else its pins, time and knobs apply, and its trust
+ * material must be the verifier's (same paths, or all unset), else
+ * LM_EINVAL. Not safe on one document from two threads at once (see
+ * lm_evidence_info()). */
+LM_MUST_CHECK int lm_verifier_verify(struct lm_verifier *vf, const struct lm_evidence *ev,
+				     const struct lm_policy *policy, struct lm_verdict *out);
+LM_MUST_CHECK int lm_verifier_verify_raw(struct lm_verifier *vf, const uint8_t *raw, size_t size,
+					 const struct lm_policy *policy, struct lm_verdict *out);
+
 /* Recognises a raw report or quote (not a document) by its format: returns
  * its platform, or LM_PLATFORM_UNKNOWN. Reads at most size bytes. */
 enum lm_platform lm_attest_detect(const uint8_t *raw, size_t size);

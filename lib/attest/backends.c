@@ -90,23 +90,55 @@ void lm_verdict_set_measurement(struct lm_verdict *v, const char *alg, const uin
 	snprintf(v->measurement, sizeof(v->measurement), "%s:%s", alg, hex);
 }
 
-int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy, struct lm_verdict *out)
+static bool same_path(const char *a, const char *b)
 {
-	static const struct lm_policy none;
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The call's policy: the verifier's, or the caller's with the same trust
+ * material (whose paths then point to the verifier's copies). */
+static int call_policy(const struct lm_verifier *vf, const struct lm_policy *policy, struct lm_policy *out)
+{
+	bool same;
+
+	if (!policy) {
+		*out = vf->policy;
+		return 0;
+	}
+	same = same_path(policy->collateral_dir, vf->policy.collateral_dir) &&
+	       same_path(policy->root_file, vf->policy.root_file) &&
+	       policy->cert_file_count == vf->policy.cert_file_count;
+	for (size_t i = 0; same && i < policy->cert_file_count; i++)
+		same = policy->cert_files && same_path(policy->cert_files[i], vf->policy.cert_files[i]);
+	if (!same) {
+		lm_err("verifier: the policy's trust material (root, certificates, collateral) is not the verifier's");
+		return LM_EINVAL;
+	}
+	*out = *policy;
+	out->collateral_dir = vf->policy.collateral_dir;
+	out->root_file = vf->policy.root_file;
+	out->cert_files = vf->policy.cert_files;
+	return 0;
+}
+
+int lm_verifier_verify(struct lm_verifier *vf, const struct lm_evidence *ev, const struct lm_policy *policy,
+		       struct lm_verdict *out)
+{
 	const struct lm_attest_backend *b;
+	struct lm_policy pol;
 	struct lm_verdict v;
 	int r;
 
-	if (!ev || !out)
+	if (!vf || !ev || !out)
 		return LM_EINVAL;
-	if (!policy)
-		policy = &none;
+	if ((r = call_policy(vf, policy, &pol)) < 0)
+		return r;
 	lm_verdict_init(&v, ev->platform);
 	b = lm_attest_backend_find(ev->platform);
 	if (!b) {
 		lm_verdict_add(&v, "platform", false, "no verifier for %s evidence in this build",
 			       lm_platform_name(ev->platform));
-	} else if ((r = b->verify(ev, policy, &v)) < 0) {
+	} else if ((r = b->verify(vf, ev, &pol, &v)) < 0) {
 		return r;
 	}
 	if (v.check_count == 0)	/* a backend that checked nothing proves nothing */
@@ -115,13 +147,14 @@ int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *pol
 	return 0;
 }
 
-int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *policy, struct lm_verdict *out)
+int lm_verifier_verify_raw(struct lm_verifier *vf, const uint8_t *raw, size_t size, const struct lm_policy *policy,
+			   struct lm_verdict *out)
 {
 	const struct lm_attest_backend *b;
 	struct lm_evidence *ev = NULL;
 	int r;
 
-	if (!raw || !out)
+	if (!vf || !raw || !out)
 		return LM_EINVAL;
 	b = lm_attest_backend_detect(raw, size);
 	/* A bare simulated report names no key: only its document can be verified. */
@@ -143,7 +176,35 @@ int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *polic
 		ev->evidence_size = size;
 		ev->platform = b->platform;
 	}
-	r = lm_verify_evidence(ev, policy, out);
+	r = lm_verifier_verify(vf, ev, policy, out);
 	lm_evidence_free(ev);
+	return r;
+}
+
+int lm_verify_evidence(const struct lm_evidence *ev, const struct lm_policy *policy, struct lm_verdict *out)
+{
+	struct lm_verifier *vf = NULL;
+	int r;
+
+	if (!ev || !out)
+		return LM_EINVAL;
+	if ((r = lm_verifier_new(policy, LM_VERIFIER_NO_CHAIN_CACHE, &vf)) < 0)
+		return r;
+	r = lm_verifier_verify(vf, ev, NULL, out);
+	lm_verifier_free(vf);
+	return r;
+}
+
+int lm_verify_raw(const uint8_t *raw, size_t size, const struct lm_policy *policy, struct lm_verdict *out)
+{
+	struct lm_verifier *vf = NULL;
+	int r;
+
+	if (!raw || !out)
+		return LM_EINVAL;
+	if ((r = lm_verifier_new(policy, LM_VERIFIER_NO_CHAIN_CACHE, &vf)) < 0)
+		return r;
+	r = lm_verifier_verify_raw(vf, raw, size, NULL, out);
+	lm_verifier_free(vf);
 	return r;
 }

@@ -43,7 +43,52 @@
 #define PLATFORM_CA_CN "Intel SGX PCK Platform CA"
 #define PROCESSOR_CA_CN "Intel SGX PCK Processor CA"
 
+/* A TCB Signing certificate that verified a collateral document, with its
+ * chain to the root as verified without the time (X509_V_FLAG_NO_CHECK_TIME:
+ * signatures, names, CA constraints). */
+struct signer {
+	X509 *cert;			/* borrowed from the collateral */
+	STACK_OF(X509) *chain;		/* cert, root; NULL when it did not chain */
+	char why[160];			/* why not, without the time */
+};
+
+/* What was checked once of one signed collateral document. */
+struct doc_check {
+	bool sig_ok;			/* some TCB Signing key verified it */
+	struct signer *signers;		/* the certificates whose key verified it */
+	size_t signer_count;
+};
+
+/* What a verifier keeps for DCAP: the root, the collateral with each
+ * document's signature and signer chain checked once, and each CRL's
+ * signature checked against the root and the collateral's CA certificates
+ * once. Time-dependent checks (windows, the CRL valid at T, revocation)
+ * are left to each verification. */
+struct dcap_vstate {
+	int root_error;
+	X509 *root;
+	bool root_pinned;
+	X509_STORE *store;		/* holds root */
+	struct lm_dcap_collateral *col;
+	bool dir_failed;
+	bool *file_failed;		/* per policy cert file */
+	struct doc_check *tcb_checks;	/* per col->tcb_infos */
+	struct doc_check *qe_checks;	/* per col->qe_identities */
+	struct crl_sig {
+		STACK_OF(X509) *verified_by;	/* issuers (root, collateral CAs) whose key verified it */
+	} *crl_sigs;			/* per col->crls */
+};
+
+/* A verified PCK chain, cached under SHA-256 of the quote's certification
+ * data: the PCK and the path to the root whose signatures verified. */
+struct pck_entry {
+	X509 *pck;
+	STACK_OF(X509) *chain;
+};
+
 struct dcap_ctx {
+	struct lm_verifier *vf;
+	const struct dcap_vstate *st;
 	const struct lm_evidence *ev;
 	const struct lm_policy *p;
 	struct lm_verdict *v;
@@ -60,6 +105,9 @@ struct dcap_ctx {
 	struct lm_pck_info pck_info;
 	bool has_pck_info;
 	X509_CRL *root_crl;		/* valid at T, or NULL */
+	uint8_t pck_key[32];		/* cache key of the certification data */
+	bool pck_cacheable;
+	const struct pck_entry *pck_cached;	/* the PCK chain verified before, or NULL */
 };
 
 /* ---- small crypto helpers ---- */
@@ -133,24 +181,34 @@ static EVP_PKEY *p256_key(const uint8_t xy[static 64])
 	return key;
 }
 
-/* Verifies leaf up to the anchor at time T with the untrusted pool; on
+/* Verifies leaf up to the anchor at time T (or, when !at_time, at no
+ * particular time: X509_V_FLAG_NO_CHECK_TIME) with the untrusted pool; on
  * success *chain holds the path, leaf first, anchor last. */
-static bool chain_verify(struct dcap_ctx *c, X509 *leaf, STACK_OF(X509) **chain, char *why, size_t why_size)
+static bool chain_verify_at(struct dcap_ctx *c, X509 *leaf, bool at_time, STACK_OF(X509) **chain, char *why,
+			    size_t why_size)
 {
-	X509_STORE *store = X509_STORE_new();
+	/* The verifier's store of the root, made once; a store of its own
+	 * while the verifier's state is being made. */
+	X509_STORE *store = c->st && c->st->store ? NULL : X509_STORE_new();
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new();
 	STACK_OF(X509) *got = NULL;
 	bool ok = false;
 
-	if (!store || !sctx || X509_STORE_add_cert(store, c->root) != 1 ||
-	    X509_STORE_CTX_init(sctx, store, leaf, c->pool) != 1) {
+	if ((!store && !(c->st && c->st->store)) || !sctx || (store && X509_STORE_add_cert(store, c->root) != 1) ||
+	    X509_STORE_CTX_init(sctx, store ? store : c->st->store, leaf, c->pool) != 1) {
 		snprintf(why, why_size, "cannot set up certificate verification");
 		goto out;
 	}
-	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(sctx), c->at);
+	if (at_time)
+		X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(sctx), c->at);
+	else
+		X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(sctx), X509_V_FLAG_NO_CHECK_TIME);
 	if (X509_verify_cert(sctx) != 1) {
-		snprintf(why, why_size, "%s at %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)),
-			 c->at_text);
+		if (at_time)
+			snprintf(why, why_size, "%s at %s",
+				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)), c->at_text);
+		else
+			snprintf(why, why_size, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));
 		goto out;
 	}
 	got = X509_STORE_CTX_get1_chain(sctx);
@@ -168,6 +226,32 @@ out:
 	X509_STORE_free(store);
 	ERR_clear_error();
 	return ok;
+}
+
+static bool chain_verify(struct dcap_ctx *c, X509 *leaf, STACK_OF(X509) **chain, char *why, size_t why_size)
+{
+	return chain_verify_at(c, leaf, true, chain, why, why_size);
+}
+
+/* The validity windows of a chain whose signatures verified before, at T,
+ * as X509_verify_cert() checks them: true when every certificate is
+ * valid, else false with why as chain_verify() words it. */
+static bool chain_windows(const struct dcap_ctx *c, STACK_OF(X509) *chain, char *why, size_t why_size)
+{
+	time_t t = c->at;
+
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+		int err = X509_cmp_time(X509_get0_notBefore(x), &t) >= 0  ? X509_V_ERR_CERT_NOT_YET_VALID
+			  : X509_cmp_time(X509_get0_notAfter(x), &t) <= 0 ? X509_V_ERR_CERT_HAS_EXPIRED
+									  : X509_V_OK;
+
+		if (err != X509_V_OK) {
+			snprintf(why, why_size, "%s at %s", X509_verify_cert_error_string(err), c->at_text);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* ---- trust material ---- */
@@ -229,23 +313,222 @@ static int pool_add_pem(STACK_OF(X509) *pool, const char *pem, size_t size, X509
 	return n;
 }
 
-/* Collateral directory, extra certificate files, the document's chain and
- * the quote's own PCK chain. A directory that cannot be read is recorded
- * as a failed check, never skipped. */
+/* ---- the verifier's state ---- */
+
+static void doc_checks_free(struct doc_check *d, size_t n)
+{
+	for (size_t i = 0; d && i < n; i++) {
+		for (size_t j = 0; j < d[i].signer_count; j++)
+			sk_X509_pop_free(d[i].signers[j].chain, X509_free);
+		free(d[i].signers);
+	}
+	free(d);
+}
+
+static void vstate_free(void *p)
+{
+	struct dcap_vstate *st = p;
+
+	if (!st)
+		return;
+	if (st->col) {
+		doc_checks_free(st->tcb_checks, st->col->tcb_info_count);
+		doc_checks_free(st->qe_checks, st->col->qe_identity_count);
+		for (int i = 0; st->crl_sigs && i < sk_X509_CRL_num(st->col->crls); i++)
+			sk_X509_free(st->crl_sigs[i].verified_by);
+	}
+	free(st->crl_sigs);
+	lm_dcap_collateral_free(st->col);
+	X509_STORE_free(st->store);
+	X509_free(st->root);
+	free(st->file_failed);
+	free(st);
+}
+
+/* The TCB Signing certificates of the collateral whose key verifies a
+ * document, each with its chain to the root verified without the time. */
+static int doc_check_make(struct dcap_ctx *c, const uint8_t *body, size_t body_size, const uint8_t sig[static 64],
+			  struct doc_check *out)
+{
+	for (int i = 0; i < sk_X509_num(c->col->certs); i++) {
+		X509 *x = sk_X509_value(c->col->certs, i);
+		struct signer *sg, *grown;
+		char cn[80];
+
+		cn_of(X509_get_subject_name(x), cn, sizeof(cn));
+		if (strcmp(cn, TCB_SIGNING_CN) != 0 || !ecdsa_raw_verify(X509_get0_pubkey(x), sig, body, body_size))
+			continue;
+		out->sig_ok = true;
+		if (!(grown = realloc(out->signers, (out->signer_count + 1) * sizeof(*grown))))
+			return LM_ENOMEM;
+		out->signers = grown;
+		sg = &out->signers[out->signer_count++];
+		memset(sg, 0, sizeof(*sg));
+		sg->cert = x;
+		if (c->root && !chain_verify_at(c, x, false, &sg->chain, sg->why, sizeof(sg->why)))
+			sg->chain = NULL;
+	}
+	return 0;
+}
+
+static int vstate_make(struct lm_verifier *vf, void **out)
+{
+	struct dcap_vstate *st = calloc(1, sizeof(*st));
+	struct dcap_ctx c;
+	int r = LM_ENOMEM;
+
+	memset(&c, 0, sizeof(c));
+	c.p = &vf->policy;
+	if (!st || lm_dcap_collateral_new(&st->col) < 0 || !(c.pool = sk_X509_new_null()) ||
+	    (c.p->cert_file_count && !(st->file_failed = calloc(c.p->cert_file_count, sizeof(bool)))))
+		goto fail;
+	if ((st->root_error = load_root(&c)) < 0) {
+		if (st->root_error == LM_ENOMEM)
+			goto fail;
+	}
+	st->root = c.root;
+	st->root_pinned = c.root_pinned;
+	c.root = NULL;
+	c.col = st->col;
+	if (c.p->collateral_dir && lm_dcap_collateral_load_dir(st->col, c.p->collateral_dir) < 0)
+		st->dir_failed = true;
+	for (size_t i = 0; i < c.p->cert_file_count; i++)
+		if (lm_dcap_collateral_add_file(st->col, c.p->cert_files[i]) < 0)
+			st->file_failed[i] = true;
+	for (int i = 0; i < sk_X509_num(st->col->certs); i++)
+		if (!sk_X509_push(c.pool, sk_X509_value(st->col->certs, i)))
+			goto fail;
+	c.root = st->root;
+	if ((st->col->tcb_info_count && !(st->tcb_checks = calloc(st->col->tcb_info_count, sizeof(*st->tcb_checks)))) ||
+	    (st->col->qe_identity_count &&
+	     !(st->qe_checks = calloc(st->col->qe_identity_count, sizeof(*st->qe_checks)))) ||
+	    (sk_X509_CRL_num(st->col->crls) &&
+	     !(st->crl_sigs = calloc((size_t)sk_X509_CRL_num(st->col->crls), sizeof(*st->crl_sigs)))))
+		goto fail;
+	for (size_t i = 0; i < st->col->tcb_info_count; i++) {
+		const struct lm_tcb_info *t = st->col->tcb_infos[i];
+
+		if ((r = doc_check_make(&c, t->body, t->body_size, t->signature, &st->tcb_checks[i])) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < st->col->qe_identity_count; i++) {
+		const struct lm_qe_identity *q = st->col->qe_identities[i];
+
+		if ((r = doc_check_make(&c, q->body, q->body_size, q->signature, &st->qe_checks[i])) < 0)
+			goto fail;
+	}
+	r = LM_ENOMEM;
+	/* Each CRL against the issuers known now: the root and the
+	 * collateral's certificates of the CRL's issuer name. */
+	for (int i = 0; i < sk_X509_CRL_num(st->col->crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(st->col->crls, i);
+
+		if (!(st->crl_sigs[i].verified_by = sk_X509_new_null()))
+			goto fail;
+		for (int j = -1; j < sk_X509_num(st->col->certs); j++) {
+			X509 *x = j < 0 ? st->root : sk_X509_value(st->col->certs, j);
+
+			bool seen = false;
+
+			if (!x || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(x)) != 0)
+				continue;
+			/* The same certificate twice (the root beside each chain): once. */
+			for (int k = 0; k < sk_X509_num(st->crl_sigs[i].verified_by) && !seen; k++)
+				seen = X509_cmp(sk_X509_value(st->crl_sigs[i].verified_by, k), x) == 0;
+			if (seen)
+				continue;
+			if (X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1 && !sk_X509_push(st->crl_sigs[i].verified_by, x))
+				goto fail;
+			ERR_clear_error();
+		}
+	}
+	if (st->root && (!(st->store = X509_STORE_new()) || X509_STORE_add_cert(st->store, st->root) != 1))
+		goto fail;
+	sk_X509_free(c.pool);
+	*out = st;
+	return 0;
+fail:
+	sk_X509_free(c.pool);
+	vstate_free(st);
+	return r < 0 ? r : LM_ENOMEM;
+}
+
+static void certs_free(void *p)
+{
+	sk_X509_pop_free(p, X509_free);
+}
+
+/* Adds references to certs to the pool; the first is the PCK. */
+static int pool_push(struct dcap_ctx *c, STACK_OF(X509) *certs)
+{
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+
+		if (i == 0) {
+			X509_up_ref(x);
+			c->pck = x;
+		}
+		X509_up_ref(x);
+		if (!sk_X509_push(c->pool, x)) {
+			X509_free(x);
+			return LM_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The certificates of the quote's certification data, PCK first, into the
+ * pool: parsed once per verifier for the same bytes (parsing only; the
+ * chain is verified by the caller). */
+static int pool_add_quote_certs(struct dcap_ctx *c)
+{
+	const void *parts[2] = { "dcap-pck-parsed", c->q.cert_data };
+	const size_t sizes[2] = { 15, c->q.cert_size };
+	STACK_OF(X509) *certs;
+	uint8_t key[32];
+	bool keyed = c->q.cert_size <= LM_VERIFIER_PARSED_BYTES_MAX && lm_verifier_key(key, 2, parts, sizes) == 0;
+	int r;
+
+	if (keyed && (certs = lm_verifier_parsed_get(c->vf, key)))
+		return pool_push(c, certs);
+	if (!(certs = sk_X509_new_null()))
+		return LM_ENOMEM;
+	if ((r = pool_add_pem(certs, (const char *)c->q.cert_data, c->q.cert_size, NULL)) < 0 ||
+	    (r = pool_push(c, certs)) < 0 || !keyed || !lm_verifier_parsed_put(c->vf, key, certs, certs_free))
+		certs_free(certs);
+	return r < 0 ? r : 0;
+}
+
+static void pck_entry_free(void *p)
+{
+	struct pck_entry *e = p;
+
+	if (!e)
+		return;
+	X509_free(e->pck);
+	sk_X509_pop_free(e->chain, X509_free);
+	free(e);
+}
+
+/* The verifier's collateral (its failures recorded as checks, never
+ * skipped), the document's chain and the quote's own PCK chain: from the
+ * verifier's cache when its signatures verified before for the same
+ * certification data bytes. */
 static int load_material(struct dcap_ctx *c)
 {
 	int r;
 
-	if ((r = lm_dcap_collateral_new(&c->col)) < 0 || !(c->pool = sk_X509_new_null()))
-		return r < 0 ? r : LM_ENOMEM;
+	c->col = c->st->col;
+	if (!(c->pool = sk_X509_new_null()))
+		return LM_ENOMEM;
 	c->col_loaded = true;
-	if (c->p->collateral_dir && lm_dcap_collateral_load_dir(c->col, c->p->collateral_dir) < 0) {
+	if (c->st->dir_failed) {
 		lm_verdict_add(c->v, "collateral", false, "cannot read the collateral directory %s",
 			       c->p->collateral_dir);
 		c->col_loaded = false;
 	}
 	for (size_t i = 0; i < c->p->cert_file_count; i++)
-		if (lm_dcap_collateral_add_file(c->col, c->p->cert_files[i]) < 0) {
+		if (c->st->file_failed[i]) {
 			lm_verdict_add(c->v, "collateral", false, "cannot read %s", c->p->cert_files[i]);
 			c->col_loaded = false;
 		}
@@ -262,9 +545,22 @@ static int load_material(struct dcap_ctx *c)
 		if (c->ev->certificate_chain[i] &&
 		    (r = pool_add_pem(c->pool, c->ev->certificate_chain[i], strlen(c->ev->certificate_chain[i]), NULL)) < 0)
 			return r;
-	if (c->q.cert_type == 5 && c->q.cert_size <= INT32_MAX &&
-	    (r = pool_add_pem(c->pool, (const char *)c->q.cert_data, c->q.cert_size, &c->pck)) < 0)
-		return r;
+	if (c->q.cert_type == 5 && c->q.cert_size <= INT32_MAX) {
+		if (lm_verifier_caches_chains(c->vf) && c->ev->certificate_count == 0) {
+			const void *parts[2] = { "dcap-pck", c->q.cert_data };
+			const size_t sizes[2] = { 8, c->q.cert_size };
+
+			if ((r = lm_verifier_key(c->pck_key, 2, parts, sizes)) < 0)
+				return r;
+			c->pck_cacheable = true;
+			if ((c->pck_cached = lm_verifier_cache_get(c->vf, c->pck_key))) {
+				X509_up_ref(c->pck_cached->pck);
+				c->pck = c->pck_cached->pck;
+				return 0;
+			}
+		}
+		return pool_add_quote_certs(c);
+	}
 	return 0;
 }
 
@@ -295,9 +591,33 @@ static void check_pck_chain(struct dcap_ctx *c)
 		lm_verdict_add(c->v, "pck chain", false, "PCK certificate without usable SGX extensions");
 		return;
 	}
-	if (!chain_verify(c, c->pck, &c->pck_chain, why, sizeof(why))) {
+	if (c->pck_cached) {
+		if (!chain_windows(c, c->pck_cached->chain, why, sizeof(why))) {
+			lm_verdict_add(c->v, "pck chain", false, "PCK certificate: %s", why);
+			return;
+		}
+		c->pck_chain = sk_X509_dup(c->pck_cached->chain);
+		for (int i = 0; c->pck_chain && i < sk_X509_num(c->pck_chain); i++)
+			X509_up_ref(sk_X509_value(c->pck_chain, i));
+		if (!c->pck_chain) {
+			lm_verdict_add(c->v, "pck chain", false, "out of memory");
+			return;
+		}
+	} else if (!chain_verify(c, c->pck, &c->pck_chain, why, sizeof(why))) {
 		lm_verdict_add(c->v, "pck chain", false, "PCK certificate: %s", why);
 		return;
+	} else if (c->pck_cacheable) {
+		struct pck_entry *e = calloc(1, sizeof(*e));
+
+		if (e && (e->chain = sk_X509_dup(c->pck_chain))) {
+			for (int i = 0; i < sk_X509_num(e->chain); i++)
+				X509_up_ref(sk_X509_value(e->chain, i));
+			X509_up_ref(c->pck);
+			e->pck = c->pck;
+			if (lm_verifier_cache_put(c->vf, c->pck_key, e, pck_entry_free))
+				e = NULL;
+		}
+		pck_entry_free(e);
 	}
 	if ((len = sk_X509_num(c->pck_chain)) != 3) {
 		lm_verdict_add(c->v, "pck chain", false, "chain of %d certificates, expected PCK, %s, root", len, issuer);
@@ -307,6 +627,24 @@ static void check_pck_chain(struct dcap_ctx *c)
 	}
 	lm_verdict_add(c->v, "pck chain", true, "PCK -> %s -> %s at %s", issuer,
 		       c->root_pinned ? "Intel SGX Root CA (pinned key)" : "root from --root", c->at_text);
+}
+
+/* Whether CRL i of the collateral is signed by issuer: as checked when the
+ * verifier loaded it, for the root and the collateral's own certificates
+ * (the same bytes), else verified now. */
+static bool crl_signed_by(const struct dcap_ctx *c, int i, X509_CRL *crl, X509 *issuer)
+{
+	STACK_OF(X509) *known = c->st->crl_sigs ? c->st->crl_sigs[i].verified_by : NULL;
+
+	for (int j = 0; j < sk_X509_num(known); j++)
+		if (X509_cmp(sk_X509_value(known, j), issuer) == 0)
+			return true;
+	if (issuer == c->root)
+		return false;	/* checked at load: it did not verify */
+	for (int j = 0; j < sk_X509_num(c->col->certs); j++)
+		if (X509_cmp(sk_X509_value(c->col->certs, j), issuer) == 0)
+			return false;
+	return X509_CRL_verify(crl, X509_get0_pubkey(issuer)) == 1;
 }
 
 /* The CRL of issuer valid at T (the newest of them): matched by issuer name
@@ -324,7 +662,7 @@ static X509_CRL *find_crl(struct dcap_ctx *c, X509 *issuer, char *why, size_t wh
 		time_t t_this, t_next;
 
 		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0 ||
-		    X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
+		    !crl_signed_by(c, i, crl, issuer)) {
 			ERR_clear_error();
 			continue;
 		}
@@ -382,6 +720,36 @@ static void check_crls(struct dcap_ctx *c)
 		lm_verdict_add(c->v, "pck crl", true, "%s CRL valid at %s; PCK not revoked", cn, c->at_text);
 }
 
+static void pkey_free(void *p)
+{
+	EVP_PKEY_free(p);
+}
+
+/* The quote's attestation key as an EVP_PKEY: made from its 64 bytes once
+ * per verifier (a public key, kept under SHA-256 of its bytes even without
+ * the chain cache; the signature is verified on every call). The caller
+ * frees the result. */
+static EVP_PKEY *attest_key(struct dcap_ctx *c)
+{
+	const void *parts[2] = { "dcap-ak", c->q.attest_key };
+	const size_t sizes[2] = { 7, 64 };
+	uint8_t key[32];
+	EVP_PKEY *k;
+
+	if (lm_verifier_key(key, 2, parts, sizes) < 0)
+		return p256_key(c->q.attest_key);
+	if ((k = lm_verifier_parsed_get(c->vf, key))) {
+		EVP_PKEY_up_ref(k);
+		return k;
+	}
+	if ((k = p256_key(c->q.attest_key))) {
+		EVP_PKEY_up_ref(k);
+		if (!lm_verifier_parsed_put(c->vf, key, k, pkey_free))
+			EVP_PKEY_free(k);
+	}
+	return k;
+}
+
 static void check_signatures(struct dcap_ctx *c)
 {
 	const uint8_t *rd = c->q.qe_report.report_data;
@@ -406,7 +774,7 @@ static void check_signatures(struct dcap_ctx *c)
 		       ok ? "QE report data = SHA-256(attestation key || QE authentication data)"
 			  : "QE report data is not SHA-256(attestation key || QE authentication data) || zeros");
 
-	ak = p256_key(c->q.attest_key);
+	ak = attest_key(c);
 	if (!ak)
 		lm_verdict_add(c->v, "quote signature", false, "the attestation key is not a P-256 point");
 	else if (ecdsa_raw_verify(ak, c->q.signature, c->q.signed_data, c->q.signed_size))
@@ -419,31 +787,28 @@ static void check_signatures(struct dcap_ctx *c)
 /* A signed collateral document (TCB Info, QE Identity): valid at T, and
  * signed by a TCB Signing certificate that chains to the root at T and is
  * not on the Root CA CRL. *sig_ok tells whether the signature itself
- * verified with some TCB Signing key. */
-static bool check_signed_doc(struct dcap_ctx *c, const uint8_t *body, size_t body_size, const uint8_t sig[static 64],
-			     time_t issue, time_t next, bool *sig_ok, char *why, size_t why_size)
+ * verified with some TCB Signing key. The signatures were checked when the
+ * verifier loaded the collateral (dc); the windows and the revocation are
+ * checked here. */
+static bool check_signed_doc(struct dcap_ctx *c, const struct doc_check *dc, time_t issue, time_t next, bool *sig_ok,
+			     char *why, size_t why_size)
 {
 	char chain_why[200] = "", t1[32], t2[32];
 	bool found = false;
 
-	*sig_ok = false;
-	for (int i = 0; i < sk_X509_num(c->col->certs); i++) {
-		X509 *x = sk_X509_value(c->col->certs, i);
-		STACK_OF(X509) *chain = NULL;
-		char cn[80];
+	*sig_ok = dc->sig_ok;
+	for (size_t i = 0; i < dc->signer_count && !found; i++) {
+		const struct signer *sg = &dc->signers[i];
 
-		cn_of(X509_get_subject_name(x), cn, sizeof(cn));
-		if (strcmp(cn, TCB_SIGNING_CN) != 0 || !ecdsa_raw_verify(X509_get0_pubkey(x), sig, body, body_size))
+		if (!sg->chain) {
+			snprintf(chain_why, sizeof(chain_why), "%s at %s", sg->why, c->at_text);
 			continue;
-		*sig_ok = true;
-		if (!chain_verify(c, x, &chain, chain_why, sizeof(chain_why)))
+		}
+		if (!chain_windows(c, sg->chain, chain_why, sizeof(chain_why)))
 			continue;
-		found = sk_X509_num(chain) == 2 && !(c->root_crl && is_revoked(c->root_crl, x));
+		found = sk_X509_num(sg->chain) == 2 && !(c->root_crl && is_revoked(c->root_crl, sg->cert));
 		if (!found)
 			snprintf(chain_why, sizeof(chain_why), "not issued directly by the root, or revoked");
-		sk_X509_pop_free(chain, X509_free);
-		if (found)
-			break;
 	}
 	if (!*sig_ok) {
 		snprintf(why, why_size, "signature does not verify with any TCB Signing certificate in the collateral");
@@ -479,8 +844,8 @@ static const struct lm_qe_identity *check_qe_identity(struct dcap_ctx *c, bool *
 
 		if (strcmp(qe->id, want) != 0)
 			continue;
-		ok = check_signed_doc(c, qe->body, qe->body_size, qe->signature, qe->issue_date, qe->next_update,
-				      &sig_ok, why, sizeof(why));
+		ok = check_signed_doc(c, &c->st->qe_checks[i], qe->issue_date, qe->next_update, &sig_ok, why,
+				      sizeof(why));
 		/* Prefer a valid one, then one whose signature verified, then the newest. */
 		if (!best || ok > best_ok || (ok == best_ok && sig_ok > best_sig) ||
 		    (ok == best_ok && sig_ok == best_sig && qe->issue_date > best->issue_date)) {
@@ -542,8 +907,8 @@ static const struct lm_tcb_info *check_tcb_info(struct dcap_ctx *c, bool *usable
 		if (t->is_tdx != tdx)
 			continue;
 		fm = c->has_pck_info && fmspc_match(t, &c->pck_info);
-		ok = check_signed_doc(c, t->body, t->body_size, t->signature, t->issue_date, t->next_update, &sig_ok,
-				      why, sizeof(why));
+		ok = check_signed_doc(c, &c->st->tcb_checks[i], t->issue_date, t->next_update, &sig_ok, why,
+				      sizeof(why));
 		if (!best || fm > best_fm || (fm == best_fm && ok > best_ok) ||
 		    (fm == best_fm && ok == best_ok && sig_ok > best_sig) ||
 		    (fm == best_fm && ok == best_ok && sig_ok == best_sig && t->issue_date > best->issue_date)) {
@@ -755,15 +1120,18 @@ static void check_policy(struct dcap_ctx *c)
 	check_pin(c->v, "report data", p->expect_report_data, rd, 64);
 }
 
-static int dcap_verify(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *v, bool want_tdx)
+static int dcap_verify(struct lm_verifier *vf, const struct lm_evidence *ev, const struct lm_policy *p,
+		       struct lm_verdict *v, bool want_tdx)
 {
 	const struct lm_qe_identity *qe;
 	const struct lm_tcb_info *ti;
 	struct dcap_ctx c;
 	bool qe_usable, ti_usable;
+	void *st;
 	int r;
 
 	memset(&c, 0, sizeof(c));
+	c.vf = vf;
 	c.ev = ev;
 	c.p = p;
 	c.v = v;
@@ -784,11 +1152,15 @@ static int dcap_verify(const struct lm_evidence *ev, const struct lm_policy *p, 
 	else
 		lm_verdict_set_measurement(v, "sha256", c.q.enclave.mr_enclave, 32);
 
-	if ((r = load_root(&c)) < 0) {
+	if ((r = lm_verifier_state(vf, LM_VSTATE_DCAP, vstate_make, vstate_free, &st)) < 0)
+		return r;
+	c.st = st;
+	if (c.st->root_error < 0) {
 		lm_verdict_add(v, "pck chain", false, "no usable root certificate");
-		r = 0;
-		goto out;
+		return 0;
 	}
+	c.root = c.st->root;
+	c.root_pinned = c.st->root_pinned;
 	if ((r = load_material(&c)) < 0)
 		goto out;
 	check_pck_chain(&c);
@@ -803,8 +1175,6 @@ out:
 	sk_X509_pop_free(c.pck_chain, X509_free);
 	sk_X509_pop_free(c.pool, X509_free);
 	X509_free(c.pck);
-	X509_free(c.root);
-	lm_dcap_collateral_free(c.col);
 	return r;
 }
 
@@ -846,14 +1216,16 @@ static int sgx_detect(const uint8_t *raw, size_t size)
 	return lm_dcap_detect(raw, size) && size >= 8 && raw[4] == 0 && raw[5] == 0 && raw[6] == 0 && raw[7] == 0;
 }
 
-static int tdx_verify(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *v)
+static int tdx_verify(struct lm_verifier *vf, const struct lm_evidence *ev, const struct lm_policy *p,
+		      struct lm_verdict *v)
 {
-	return dcap_verify(ev, p, v, true);
+	return dcap_verify(vf, ev, p, v, true);
 }
 
-static int sgx_verify(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *v)
+static int sgx_verify(struct lm_verifier *vf, const struct lm_evidence *ev, const struct lm_policy *p,
+		      struct lm_verdict *v)
 {
-	return dcap_verify(ev, p, v, false);
+	return dcap_verify(vf, ev, p, v, false);
 }
 
 const struct lm_attest_backend lm_attest_tdx = {

@@ -145,11 +145,11 @@ void lm_evidence_free(struct lm_evidence *ev)
 	free(box);
 }
 
-const char *lm_evidence_info(const struct lm_evidence *ev, const char *key)
+const struct json_t *lm_evidence_info_object(const struct lm_evidence *ev)
 {
 	struct evidence_box *box = (struct evidence_box *)ev;
 
-	if (!ev || !ev->platform_info || !key)
+	if (!ev || !ev->platform_info)
 		return NULL;
 	if (!box->info_src || strcmp(box->info_src, ev->platform_info) != 0) {
 		json_decref(box->info);
@@ -164,7 +164,14 @@ const char *lm_evidence_info(const struct lm_evidence *ev, const char *key)
 			return NULL;
 		}
 	}
-	return lm_json_str(box->info, key);
+	return box->info;
+}
+
+const char *lm_evidence_info(const struct lm_evidence *ev, const char *key)
+{
+	const json_t *info = key ? lm_evidence_info_object(ev) : NULL;
+
+	return info ? lm_json_str(info, key) : NULL;
 }
 
 /* ---- parsing ---- */
@@ -349,6 +356,14 @@ static int parse_blobs(const json_t *root, struct lm_evidence *ev)
 			return bad_field("platform_info", "must be an object");
 		if (!(ev->platform_info = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)))
 			return LM_ENOMEM;
+		/* Keep the parse: lm_evidence_info_object() answers from it
+		 * as long as platform_info is this text. */
+		{
+			struct evidence_box *box = (struct evidence_box *)ev;
+
+			if ((box->info_src = strdup(ev->platform_info)))
+				box->info = json_incref(v);
+		}
 	}
 	return 0;
 }

@@ -471,12 +471,15 @@ static void check_measurement(const struct lm_sim_report *rep, const struct lm_p
 	}
 }
 
-static int sim_verify(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *v)
+static int sim_verify(struct lm_verifier *vf, const struct lm_evidence *ev, const struct lm_policy *p,
+		      struct lm_verdict *v)
 {
 	struct lm_sim_report rep;
 	EVP_PKEY *key = NULL;
 	const char *why = NULL;
 	int r;
+
+	(void)vf;	/* no trust material to keep: the key is in the document */
 
 	if (p->allow_simulated_insecure)
 		lm_verdict_add(v, "platform", true, "simulated, allowed by policy: offers no protection");

@@ -22,8 +22,30 @@
 
 #define CERT_FILE_MAX (1u << 20)
 
+/* What a verifier keeps for SEV-SNP: the certificates of the policy's
+ * files, each with its DER hash and AMD extensions read once, and the
+ * trust anchors. A file that cannot be read or parsed makes every
+ * verification fail with error (as without a verifier). */
+struct snp_state {
+	int error;
+	STACK_OF(X509) *certs;
+	struct snp_cert_meta {
+		int info_r;		/* lm_snp_cert_info() result */
+		struct lm_snp_cert_info info;
+	} *meta;
+	STACK_OF(X509) *anchors;
+};
+
+/* A verified chain, cached under SHA-256("snp" || vlek || leaf DER): the
+ * ASK/ASVK and ARK (of the verifier's own certificates and anchors) whose
+ * signatures verified the leaf and each other. */
+struct snp_chain_entry {
+	X509 *ask, *ark;
+};
+
 /* Everything one verification works with; freed by ctx_free(). */
 struct snp_ctx {
+	const struct snp_state *st;
 	const uint8_t *raw;
 	struct lm_snp_report rep;
 	STACK_OF(X509) *certs;		/* every certificate given */
@@ -34,6 +56,82 @@ struct snp_ctx {
 	bool sig_ok;
 	enum lm_snp_product product;
 };
+
+static void state_free(void *p)
+{
+	struct snp_state *st = p;
+
+	if (!st)
+		return;
+	sk_X509_pop_free(st->certs, X509_free);
+	sk_X509_pop_free(st->anchors, X509_free);
+	free(st->meta);
+	free(st);
+}
+
+static int state_make(struct lm_verifier *vf, void **out)
+{
+	const struct lm_policy *p = &vf->policy;
+	struct snp_state *st = calloc(1, sizeof(*st));
+	uint8_t *data = NULL;
+	size_t size;
+	int r;
+
+	if (!st || !(st->certs = sk_X509_new_null())) {
+		state_free(st);
+		return LM_ENOMEM;
+	}
+	for (size_t i = 0; i < p->cert_file_count && !st->error; i++) {
+		if ((r = lm_file_read(p->cert_files[i], CERT_FILE_MAX, &data, &size)) < 0) {
+			lm_err("%s: cannot read the certificate file", p->cert_files[i]);
+			st->error = r;
+			break;
+		}
+		r = lm_snp_certs_load(data, size, st->certs);
+		free(data);
+		if (r < 0) {
+			lm_err("%s: not a PEM or DER certificate file", p->cert_files[i]);
+			st->error = r;
+		}
+	}
+	if (!st->error && (r = lm_snp_roots_load(p->root_file, &st->anchors)) < 0)
+		st->error = r;
+	if (st->error == LM_ENOMEM) {
+		state_free(st);
+		return LM_ENOMEM;
+	}
+	if (!st->error && sk_X509_num(st->certs) > 0) {
+		if (!(st->meta = calloc((size_t)sk_X509_num(st->certs), sizeof(*st->meta)))) {
+			state_free(st);
+			return LM_ENOMEM;
+		}
+		for (int i = 0; i < sk_X509_num(st->certs); i++) {
+			st->meta[i].info_r = lm_snp_cert_info(sk_X509_value(st->certs, i), &st->meta[i].info);
+			ERR_clear_error();
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+static void chain_entry_free(void *p)
+{
+	struct snp_chain_entry *e = p;
+
+	if (!e)
+		return;
+	X509_free(e->ask);
+	X509_free(e->ark);
+	free(e);
+}
+
+static bool in_stack(STACK_OF(X509) *sk, X509 *x)
+{
+	for (int i = 0; sk && i < sk_X509_num(sk); i++)
+		if (sk_X509_value(sk, i) == x)
+			return true;
+	return false;
+}
 
 static void ctx_free(struct snp_ctx *c)
 {
@@ -57,32 +155,27 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 /* ---- certificates ---- */
 
-static int load_certs(struct snp_ctx *c, const char *const *extra_pem, size_t extra_count, const struct lm_policy *p)
+static int load_certs(struct snp_ctx *c, const char *const *extra_pem, size_t extra_count)
 {
-	uint8_t *data = NULL;
-	size_t size;
 	int r;
 
-	if (!(c->certs = sk_X509_new_null()))
+	if (c->st->error)
+		return c->st->error;
+	if (!(c->certs = sk_X509_dup(c->st->certs)) || !(c->anchors = sk_X509_dup(c->st->anchors))) {
+		sk_X509_free(c->certs);
+		c->certs = NULL;
 		return LM_ENOMEM;
-	for (size_t i = 0; i < p->cert_file_count; i++) {
-		if ((r = lm_file_read(p->cert_files[i], CERT_FILE_MAX, &data, &size)) < 0) {
-			lm_err("%s: cannot read the certificate file", p->cert_files[i]);
-			return r;
-		}
-		r = lm_snp_certs_load(data, size, c->certs);
-		free(data);
-		if (r < 0) {
-			lm_err("%s: not a PEM or DER certificate file", p->cert_files[i]);
-			return r;
-		}
 	}
+	for (int i = 0; i < sk_X509_num(c->certs); i++)
+		X509_up_ref(sk_X509_value(c->certs, i));
+	for (int i = 0; i < sk_X509_num(c->anchors); i++)
+		X509_up_ref(sk_X509_value(c->anchors, i));
 	for (size_t i = 0; i < extra_count; i++)
 		if ((r = lm_snp_certs_load((const uint8_t *)extra_pem[i], strlen(extra_pem[i]), c->certs)) < 0) {
 			lm_err("SEV-SNP evidence: certificate_chain[%zu] is not a PEM certificate", i);
 			return r;
 		}
-	return lm_snp_roots_load(p->root_file, &c->anchors);
+	return 0;
 }
 
 /* ECDSA P-384 SHA-384 over bytes 0x000..0x29f; R and S little-endian. */
@@ -148,7 +241,13 @@ static int pick_leaf(struct snp_ctx *c, struct lm_verdict *v)
 		ERR_clear_error();
 		if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC)
 			continue;
-		if ((r = lm_snp_cert_info(x, &info)) < 0) {
+		if (i < sk_X509_num(c->st->certs) && c->st->meta) {
+			r = c->st->meta[i].info_r;	/* the verifier's own file, read once */
+			info = c->st->meta[i].info;
+		} else {
+			r = lm_snp_cert_info(x, &info);
+		}
+		if (r < 0) {
 			if (r != LM_EFORMAT)
 				return r;
 			continue;	/* malformed AMD extensions: not a usable VCEK/VLEK */
@@ -181,7 +280,50 @@ static int pick_leaf(struct snp_ctx *c, struct lm_verdict *v)
 	return 0;
 }
 
-static void check_chain(struct snp_ctx *c, const struct lm_policy *p, struct lm_verdict *v)
+/* The chain of the leaf: from the verifier's cache when its signatures
+ * verified before (then only the checks that depend on time and names
+ * run), else verified in full and, when the ASK and ARK are the
+ * verifier's own, cached. */
+static int leaf_chain(struct snp_ctx *c, struct lm_verifier *vf, time_t at)
+{
+	uint8_t key[32], vlek = c->info.is_vlek;
+	struct snp_chain_entry *e;
+	unsigned char *der = NULL;
+	int n, r;
+
+	if (!lm_verifier_caches_chains(vf))
+		return lm_snp_chain_verify(c->leaf, c->info.is_vlek, c->certs, c->anchors, at, &c->chain);
+	if ((n = i2d_X509(c->leaf, &der)) <= 0)
+		return LM_ENOMEM;
+	{
+		const void *parts[3] = { "snp", &vlek, der };
+		const size_t sizes[3] = { 3, 1, (size_t)n };
+
+		r = lm_verifier_key(key, 3, parts, sizes);
+	}
+	OPENSSL_free(der);
+	if (r < 0)
+		return r;
+	if ((e = lm_verifier_cache_get(vf, key)))
+		return lm_snp_chain_recheck(c->leaf, c->info.is_vlek, e->ask, e->ark, at, &c->chain);
+	if ((r = lm_snp_chain_verify(c->leaf, c->info.is_vlek, c->certs, c->anchors, at, &c->chain)) < 0)
+		return r;
+	/* The signatures verified even when a window did not: the chain
+	 * found is worth keeping whenever its links are the verifier's. */
+	if (c->chain.ok && in_stack(c->st->certs, c->chain.ask) && in_stack(c->st->anchors, c->chain.ark)) {
+		if (!(e = calloc(1, sizeof(*e))))
+			return LM_ENOMEM;
+		X509_up_ref(c->chain.ask);
+		X509_up_ref(c->chain.ark);
+		e->ask = c->chain.ask;
+		e->ark = c->chain.ark;
+		if (!lm_verifier_cache_put(vf, key, e, chain_entry_free))
+			chain_entry_free(e);
+	}
+	return 0;
+}
+
+static void check_chain(struct snp_ctx *c, struct lm_verifier *vf, const struct lm_policy *p, struct lm_verdict *v)
 {
 	time_t at = p->at ? p->at : time(NULL);
 	int r;
@@ -191,7 +333,7 @@ static void check_chain(struct snp_ctx *c, const struct lm_policy *p, struct lm_
 			       key_name(c->rep.signing_key));
 		return;
 	}
-	r = lm_snp_chain_verify(c->leaf, c->info.is_vlek, c->certs, c->anchors, at, &c->chain);
+	r = leaf_chain(c, vf, at);
 	if (r < 0)
 		lm_verdict_add(v, "certificate chain", false, "the chain could not be checked (%s)", lm_strerror(r));
 	else
@@ -493,17 +635,22 @@ static void check_policy(const struct snp_ctx *c, const struct lm_policy *p, str
 
 /* ---- the whole verification ---- */
 
-static int verify(const uint8_t *raw, size_t size, const struct lm_evidence *ev, const char *const *extra_pem,
-		  size_t extra_count, const struct lm_policy *p, struct lm_verdict *v, struct lm_snp_report *out)
+static int verify(struct lm_verifier *vf, const uint8_t *raw, size_t size, const struct lm_evidence *ev,
+		  const char *const *extra_pem, size_t extra_count, const struct lm_policy *p, struct lm_verdict *v,
+		  struct lm_snp_report *out)
 {
 	struct snp_ctx c;
+	void *st;
 	int r;
 
 	memset(&c, 0, sizeof(c));
 	c.raw = raw;
 	if ((r = lm_snp_report_parse(raw, size, &c.rep)) < 0)
 		return r;
-	if ((r = load_certs(&c, extra_pem, extra_count, p)) < 0)
+	if ((r = lm_verifier_state(vf, LM_VSTATE_SNP, state_make, state_free, &st)) < 0)
+		return r;
+	c.st = st;
+	if ((r = load_certs(&c, extra_pem, extra_count)) < 0)
 		goto out;
 	lm_verdict_set_measurement(v, "sha384", c.rep.measurement, sizeof(c.rep.measurement));
 
@@ -513,7 +660,7 @@ static int verify(const uint8_t *raw, size_t size, const struct lm_evidence *ev,
 		       c.rep.policy & LM_SNP_POLICY_RESERVED_1 ? "" : ": bit 17 must be one");
 	if ((r = pick_leaf(&c, v)) < 0)
 		goto out;
-	check_chain(&c, p, v);
+	check_chain(&c, vf, p, v);
 	check_signature(&c, v);
 	check_product(&c, p, v);
 	check_tcb(&c, v);
@@ -531,14 +678,12 @@ out:
 	return r;
 }
 
-int lm_snp_verify_report(const uint8_t *raw, size_t size, const char *const *extra_pem, size_t extra_count,
-			 const struct lm_policy *p, struct lm_verdict *v, struct lm_snp_report *out)
+int lm_snp_verify_report(struct lm_verifier *vf, const uint8_t *raw, size_t size, const char *const *extra_pem,
+			 size_t extra_count, const struct lm_policy *p, struct lm_verdict *v, struct lm_snp_report *out)
 {
-	static const struct lm_policy none;
-
-	if (!raw || !v || (extra_count && !extra_pem))
+	if (!vf || !raw || !v || (extra_count && !extra_pem))
 		return LM_EINVAL;
-	return verify(raw, size, NULL, extra_pem, extra_count, p ? p : &none, v, out);
+	return verify(vf, raw, size, NULL, extra_pem, extra_count, p ? p : &vf->policy, v, out);
 }
 
 static int snp_detect(const uint8_t *raw, size_t size)
@@ -546,9 +691,10 @@ static int snp_detect(const uint8_t *raw, size_t size)
 	return lm_snp_report_detect(raw, size);
 }
 
-static int snp_verify(const struct lm_evidence *ev, const struct lm_policy *p, struct lm_verdict *v)
+static int snp_verify(struct lm_verifier *vf, const struct lm_evidence *ev, const struct lm_policy *p,
+		      struct lm_verdict *v)
 {
-	return verify(ev->evidence, ev->evidence_size, ev, (const char *const *)ev->certificate_chain,
+	return verify(vf, ev->evidence, ev->evidence_size, ev, (const char *const *)ev->certificate_chain,
 		      ev->certificate_count, p, v, NULL);
 }
 

@@ -223,14 +223,22 @@ struct lm_snp_chain {
 LM_MUST_CHECK int lm_snp_chain_verify(X509 *leaf, bool vlek, STACK_OF(X509) *intermediates,
 				      STACK_OF(X509) *anchors, time_t at, struct lm_snp_chain *out);
 
+/* The checks of lm_snp_chain_verify() that do not verify a signature, for
+ * a chain whose signatures verified before (the same bytes, kept by a
+ * verifier context): ask and ark name the product, every link is
+ * RSASSA-PSS SHA-384 and valid at at. */
+LM_MUST_CHECK int lm_snp_chain_recheck(X509 *leaf, bool vlek, X509 *ask, X509 *ark, time_t at,
+				       struct lm_snp_chain *out);
+
 /* ---- the verifier (snp.c) ---- */
 
 /* Verifies a raw report with the certificates of extra_pem (PEM strings,
- * e.g. a document's certificate_chain) and of policy->cert_files. Records
- * every check in *v (already initialised). For other backends that carry
- * an SNP report inside their evidence (a vTPM's HCL report). */
-LM_MUST_CHECK int lm_snp_verify_report(const uint8_t *raw, size_t size, const char *const *extra_pem,
-				       size_t extra_count, const struct lm_policy *p, struct lm_verdict *v,
-				       struct lm_snp_report *out);
+ * e.g. a document's certificate_chain) and of policy->cert_files, in the
+ * verifier context vf (whose trust material p must be). Records every
+ * check in *v (already initialised). For other backends that carry an SNP
+ * report inside their evidence (a vTPM's HCL report). */
+LM_MUST_CHECK int lm_snp_verify_report(struct lm_verifier *vf, const uint8_t *raw, size_t size,
+				       const char *const *extra_pem, size_t extra_count, const struct lm_policy *p,
+				       struct lm_verdict *v, struct lm_snp_report *out);
 
 #endif

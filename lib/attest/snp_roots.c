@@ -544,52 +544,26 @@ static const char *validity(X509 *cert, time_t at)
 	return NULL;
 }
 
-int lm_snp_chain_verify(X509 *leaf, bool vlek, STACK_OF(X509) *intermediates, STACK_OF(X509) *anchors, time_t at,
+/* The checks of a chain after its signatures: the ASK (ASVK) names the
+ * product, the ARK (already found to sign it) is self-signed when
+ * check_ark_sig, every link is RSASSA-PSS SHA-384 and valid at at. */
+static int chain_finish(X509 *leaf, bool vlek, X509 *ask, X509 *ark, bool check_ark_sig, time_t at,
 			struct lm_snp_chain *out)
 {
 	const char *leaf_name = vlek ? "VLEK" : "VCEK", *mid_name = vlek ? "ASVK" : "ASK", *why;
-	char leaf_issuer[64] = "?", ask_cn[64] = "?", ark_cn[64] = "?";
-	X509 *ask = NULL, *ark = NULL;
-	bool named = false, is_asvk;
+	char ask_cn[64] = "?", ark_cn[64] = "?";
+	bool is_asvk;
 	struct {
 		X509 *cert;
 		const char *name;
 	} links[3];
 
-	if (!leaf || !intermediates || !anchors || !out)
-		return LM_EINVAL;
-	memset(out, 0, sizeof(*out));
-	X509_NAME_get_text_by_NID(X509_get_issuer_name(leaf), NID_commonName, leaf_issuer, sizeof(leaf_issuer));
-
-	for (int i = 0; i < sk_X509_num(intermediates) && !ask; i++) {
-		X509 *c = sk_X509_value(intermediates, i);
-
-		if (c == leaf || is_self_signed(c) ||
-		    X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(leaf)) != 0)
-			continue;
-		named = true;
-		if (signed_by(leaf, c))
-			ask = c;
-	}
-	if (!ask) {
-		if (named)
-			snprintf(out->detail, sizeof(out->detail), "the %s's signature does not verify with its issuer %s",
-				 leaf_name, leaf_issuer);
-		else
-			snprintf(out->detail, sizeof(out->detail),
-				 "no %s named %s (the %s's issuer) among the certificates", mid_name, leaf_issuer,
-				 leaf_name);
-		return 0;
-	}
 	common_name(ask, ask_cn, sizeof(ask_cn));
 	if (lm_snp_cert_product(ask, &is_asvk) == LM_SNP_PRODUCT_UNKNOWN || is_asvk != vlek) {
 		snprintf(out->detail, sizeof(out->detail), "%s is not an %s: a %s chains through an %s", ask_cn,
 			 mid_name, leaf_name, mid_name);
 		return 0;
 	}
-	for (int i = 0; i < sk_X509_num(anchors) && !ark; i++)
-		if (signed_by(ask, sk_X509_value(anchors, i)))
-			ark = sk_X509_value(anchors, i);
 	if (!ark) {
 		snprintf(out->detail, sizeof(out->detail),
 			 "%s (%s) is not signed by a trusted ARK (the built-in Milan, Genoa and Turin ARKs, or --root)",
@@ -597,7 +571,7 @@ int lm_snp_chain_verify(X509 *leaf, bool vlek, STACK_OF(X509) *intermediates, ST
 		return 0;
 	}
 	common_name(ark, ark_cn, sizeof(ark_cn));
-	if (!is_self_signed(ark)) {
+	if (check_ark_sig && !is_self_signed(ark)) {
 		snprintf(out->detail, sizeof(out->detail), "the root %s is not self-signed", ark_cn);
 		return 0;
 	}
@@ -630,4 +604,51 @@ int lm_snp_chain_verify(X509 *leaf, bool vlek, STACK_OF(X509) *intermediates, ST
 	snprintf(out->detail, sizeof(out->detail), "%s -> %s (%s) -> %s (%s)", leaf_name, mid_name, ask_cn, ark_cn,
 		 lm_snp_root_pinned(ark) != LM_SNP_PRODUCT_UNKNOWN ? "AMD key, pinned" : "from --root");
 	return 0;
+}
+
+int lm_snp_chain_verify(X509 *leaf, bool vlek, STACK_OF(X509) *intermediates, STACK_OF(X509) *anchors, time_t at,
+			struct lm_snp_chain *out)
+{
+	const char *leaf_name = vlek ? "VLEK" : "VCEK", *mid_name = vlek ? "ASVK" : "ASK";
+	char leaf_issuer[64] = "?";
+	X509 *ask = NULL, *ark = NULL;
+	bool named = false;
+
+	if (!leaf || !intermediates || !anchors || !out)
+		return LM_EINVAL;
+	memset(out, 0, sizeof(*out));
+	X509_NAME_get_text_by_NID(X509_get_issuer_name(leaf), NID_commonName, leaf_issuer, sizeof(leaf_issuer));
+
+	for (int i = 0; i < sk_X509_num(intermediates) && !ask; i++) {
+		X509 *c = sk_X509_value(intermediates, i);
+
+		if (c == leaf || is_self_signed(c) ||
+		    X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(leaf)) != 0)
+			continue;
+		named = true;
+		if (signed_by(leaf, c))
+			ask = c;
+	}
+	if (!ask) {
+		if (named)
+			snprintf(out->detail, sizeof(out->detail), "the %s's signature does not verify with its issuer %s",
+				 leaf_name, leaf_issuer);
+		else
+			snprintf(out->detail, sizeof(out->detail),
+				 "no %s named %s (the %s's issuer) among the certificates", mid_name, leaf_issuer,
+				 leaf_name);
+		return 0;
+	}
+	for (int i = 0; i < sk_X509_num(anchors) && !ark; i++)
+		if (signed_by(ask, sk_X509_value(anchors, i)))
+			ark = sk_X509_value(anchors, i);
+	return chain_finish(leaf, vlek, ask, ark, true, at, out);
+}
+
+int lm_snp_chain_recheck(X509 *leaf, bool vlek, X509 *ask, X509 *ark, time_t at, struct lm_snp_chain *out)
+{
+	if (!leaf || !ask || !ark || !out)
+		return LM_EINVAL;
+	memset(out, 0, sizeof(*out));
+	return chain_finish(leaf, vlek, ask, ark, false, at, out);
 }

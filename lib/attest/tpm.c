@@ -37,18 +37,7 @@
 
 static const EVP_MD *tpm_md(uint16_t alg)
 {
-	switch (alg) {
-	case LM_TPM_ALG_SHA1:
-		return EVP_sha1();
-	case LM_TPM_ALG_SHA256:
-		return EVP_sha256();
-	case LM_TPM_ALG_SHA384:
-		return EVP_sha384();
-	case LM_TPM_ALG_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
+	return lm_tpm_md(alg);
 }
 
 static int tpm_hash(uint16_t alg, const void *data, size_t size, uint8_t *out)
@@ -236,6 +225,44 @@ static int ak_load(const uint8_t *raw, size_t size, struct ak *out)
 	return 0;
 }
 
+static void ak_entry_free(void *p)
+{
+	struct ak *ak = p;
+
+	if (ak)
+		EVP_PKEY_free(ak->key);
+	free(ak);
+}
+
+/* ak_load() once per verifier for the same bytes (a public key and its
+ * TPM name: nothing here verifies a signature, so this holds without the
+ * chain cache too). */
+static int ak_load_cached(struct lm_verifier *vf, const uint8_t *raw, size_t size, struct ak *out)
+{
+	const void *parts[2] = { "tpm-ak-public", raw };
+	const size_t sizes[2] = { 13, size };
+	uint8_t key[32];
+	struct ak *e;
+	int r;
+
+	if (size > LM_VERIFIER_PARSED_BYTES_MAX || lm_verifier_key(key, 2, parts, sizes) < 0)
+		return ak_load(raw, size, out);
+	if ((e = lm_verifier_parsed_get(vf, key))) {
+		*out = *e;
+		EVP_PKEY_up_ref(out->key);
+		return 0;
+	}
+	if ((r = ak_load(raw, size, out)) < 0)
+		return r;
+	if ((e = malloc(sizeof(*e)))) {
+		*e = *out;
+		EVP_PKEY_up_ref(e->key);
+		if (!lm_verifier_parsed_put(vf, key, e, ak_entry_free))
+			ak_entry_free(e);
+	}
+	return 0;
+}
+
 /* ---- PCR values ---- */
 
 /* One bank: {"hash": "sha256", "pcrs": {"0": "<hex>", ...}}. */
@@ -354,7 +381,7 @@ out:
 /* ---- the parts of a document ---- */
 
 struct parts {
-	json_t *info;
+	const json_t *info;		/* the document's, borrowed */
 	uint8_t *sig_raw, *ak_raw, *log, *hcl;
 	size_t sig_raw_size, ak_raw_size, log_size, hcl_size;
 	const json_t *pcrs;
@@ -363,7 +390,6 @@ struct parts {
 
 static void parts_free(struct parts *p)
 {
-	json_decref(p->info);
 	free(p->sig_raw);
 	free(p->ak_raw);
 	free(p->log);
@@ -388,12 +414,11 @@ static int info_b64(const json_t *info, const char *key, uint8_t **out, size_t *
 
 static int parts_load(const struct lm_evidence *ev, struct parts *p)
 {
-	json_error_t jerr;
 	int r;
 
 	memset(p, 0, sizeof(*p));
-	if (!ev->platform_info || !(p->info = json_loads(ev->platform_info, JSON_REJECT_DUPLICATES, &jerr)) ||
-	    !json_is_object(p->info)) {
+	/* The document's own parse of platform_info, kept beside it. */
+	if (!(p->info = lm_evidence_info_object(ev)) || !json_is_object(p->info)) {
 		lm_err("TPM evidence: platform_info missing or not a JSON object");
 		return LM_EFORMAT;
 	}
@@ -420,7 +445,7 @@ struct tpm_state {
 	bool pcrs_bound;		/* pcr digest verified */
 };
 
-static void check_ak(struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
+static void check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
 {
 	char name[2 * LM_TPM_NAME_MAX + 1];
 	int r;
@@ -429,7 +454,7 @@ static void check_ak(struct tpm_state *st, const struct parts *p, struct lm_verd
 		lm_verdict_add(v, "ak", false, "no attestation key (platform_info.ak_public)");
 		return;
 	}
-	if ((r = ak_load(p->ak_raw, p->ak_raw_size, &st->ak)) < 0) {
+	if ((r = ak_load_cached(vf, p->ak_raw, p->ak_raw_size, &st->ak)) < 0) {
 		lm_verdict_add(v, "ak", false, "ak_public is not a usable TPMT_PUBLIC or SubjectPublicKeyInfo");
 		return;
 	}
@@ -817,59 +842,238 @@ static bool self_signed(X509 *x)
 	return X509_check_issued(x, x) == X509_V_OK;
 }
 
+/* What a verifier keeps for TPM quotes: the policy's certificates parsed
+ * once, split into trust anchors (root_file, or else the self-signed
+ * cert_files) and untrusted intermediates, and the X509_STORE of the
+ * anchors. A file that cannot be read fails the "ak certificate" check of
+ * every verification, as without a verifier. */
+struct tpm_vstate {
+	const char *bad_file;		/* the file that could not be read, or NULL */
+	STACK_OF(X509) *given;		/* not anchors */
+	STACK_OF(X509) *anchors;
+	X509_STORE *store;
+};
+
+static void vstate_free(void *p)
+{
+	struct tpm_vstate *vs = p;
+
+	if (!vs)
+		return;
+	sk_X509_pop_free(vs->given, X509_free);
+	sk_X509_pop_free(vs->anchors, X509_free);
+	X509_STORE_free(vs->store);
+	free(vs);
+}
+
+static int vstate_make(struct lm_verifier *vf, void **out)
+{
+	const struct lm_policy *pol = &vf->policy;
+	struct tpm_vstate *vs = calloc(1, sizeof(*vs));
+	STACK_OF(X509) *files = sk_X509_new_null();
+	int r = LM_ENOMEM;
+
+	if (!vs || !files || !(vs->given = sk_X509_new_null()) || !(vs->anchors = sk_X509_new_null()) ||
+	    !(vs->store = X509_STORE_new()))
+		goto fail;
+	for (size_t i = 0; i < pol->cert_file_count && !vs->bad_file; i++)
+		if ((r = certs_add_file(files, pol->cert_files[i])) < 0) {
+			if (r == LM_ENOMEM)
+				goto fail;
+			vs->bad_file = pol->cert_files[i];
+		}
+	if (!vs->bad_file && pol->root_file && (r = certs_add_file(vs->anchors, pol->root_file)) < 0) {
+		if (r == LM_ENOMEM)
+			goto fail;
+		vs->bad_file = pol->root_file;
+	}
+	r = LM_ENOMEM;
+	while (sk_X509_num(files) > 0) {
+		X509 *x = sk_X509_shift(files);
+
+		if (!sk_X509_push(!pol->root_file && self_signed(x) ? vs->anchors : vs->given, x)) {
+			X509_free(x);
+			goto fail;
+		}
+	}
+	for (int i = 0; i < sk_X509_num(vs->anchors); i++)
+		if (!X509_STORE_add_cert(vs->store, sk_X509_value(vs->anchors, i)))
+			goto fail;
+	sk_X509_free(files);
+	ERR_clear_error();
+	*out = vs;
+	return 0;
+fail:
+	sk_X509_pop_free(files, X509_free);
+	vstate_free(vs);
+	return r;
+}
+
+/* A verified AK chain, cached under SHA-256 of the AK's public area and
+ * the document's certificates: the path from the AK certificate to the
+ * anchor whose signatures verified, and the leaf's issuer for the detail. */
+struct ak_chain_entry {
+	STACK_OF(X509) *chain;
+	char issuer[128];
+};
+
+static void ak_chain_free(void *p)
+{
+	struct ak_chain_entry *e = p;
+
+	if (!e)
+		return;
+	sk_X509_pop_free(e->chain, X509_free);
+	free(e);
+}
+
+static int ak_chain_key(const struct parts *p, const struct lm_evidence *ev, uint8_t key[static 32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint64_t n = p->ak_raw_size;
+	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, "tpm-ak", 6) == 1 &&
+		 EVP_DigestUpdate(md, &n, sizeof(n)) == 1 && EVP_DigestUpdate(md, p->ak_raw, p->ak_raw_size) == 1;
+
+	for (size_t i = 0; ok && i < ev->certificate_count; i++) {
+		n = strlen(ev->certificate_chain[i]);
+		ok = EVP_DigestUpdate(md, &n, sizeof(n)) == 1 &&
+		     EVP_DigestUpdate(md, ev->certificate_chain[i], (size_t)n) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, key, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : LM_ECRYPTO;
+}
+
+/* The validity windows of a chain verified before, at the call's time:
+ * X509_V_OK or the error X509_verify_cert() would have given. */
+static int chain_windows(STACK_OF(X509) *chain, time_t at)
+{
+	time_t t = at ? at : time(NULL);
+
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (X509_cmp_time(X509_get0_notBefore(x), &t) >= 0)
+			return X509_V_ERR_CERT_NOT_YET_VALID;
+		if (X509_cmp_time(X509_get0_notAfter(x), &t) <= 0)
+			return X509_V_ERR_CERT_HAS_EXPIRED;
+	}
+	return X509_V_OK;
+}
+
+static void certs_free(void *p)
+{
+	sk_X509_pop_free(p, X509_free);
+}
+
+/* certs_add() of a document's PEM, parsed once per verifier for the same
+ * bytes (parsing only: the chain is verified by the caller). */
+static int certs_add_parsed(struct lm_verifier *vf, STACK_OF(X509) *sk, const char *pem)
+{
+	size_t n = strlen(pem);
+	const void *parts[2] = { "tpm-pem", pem };
+	const size_t sizes[2] = { 7, n };
+	STACK_OF(X509) *certs;
+	uint8_t key[32];
+	bool keyed = n <= LM_VERIFIER_PARSED_BYTES_MAX && lm_verifier_key(key, 2, parts, sizes) == 0;
+	int r = 0;
+
+	if (!keyed || !(certs = lm_verifier_parsed_get(vf, key))) {
+		if (!(certs = sk_X509_new_null()))
+			return LM_ENOMEM;
+		if ((r = certs_add(certs, (const uint8_t *)pem, n)) < 0) {
+			certs_free(certs);
+			return r;
+		}
+		if (!keyed || !lm_verifier_parsed_put(vf, key, certs, certs_free)) {
+			while (sk_X509_num(certs) > 0) {	/* hand ours over */
+				X509 *x = sk_X509_shift(certs);
+
+				if (!sk_X509_push(sk, x)) {
+					X509_free(x);
+					r = LM_ENOMEM;
+				}
+			}
+			certs_free(certs);
+			return r;
+		}
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+
+		if (!sk_X509_push(sk, x))
+			return LM_ENOMEM;
+		X509_up_ref(x);
+	}
+	return 0;
+}
+
 /* Chains the certificate holding the AK's key to the trust anchors: the
  * policy's root_file, or else the self-signed certificates among the
  * policy's cert_files (the verifier's own files; the document's
- * certificates are never anchors). */
-static int check_ak_cert(const struct tpm_state *st, const struct lm_evidence *ev, const struct lm_policy *pol,
-			 struct lm_verdict *v)
+ * certificates are never anchors). A chain whose signatures verified
+ * before for the same AK and document certificates is taken from the
+ * verifier's cache, its windows checked again. */
+static int check_ak_cert(struct lm_verifier *vf, const struct tpm_state *st, const struct parts *p,
+			 const struct lm_evidence *ev, const struct lm_policy *pol, struct lm_verdict *v)
 {
-	STACK_OF(X509) *given = sk_X509_new_null(), *untrusted = sk_X509_new_null(), *anchors = sk_X509_new_null();
-	X509_STORE *store = X509_STORE_new();
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	X509_STORE_CTX *ctx = NULL;
+	struct ak_chain_entry *e = NULL;
+	struct tpm_vstate *vs;
+	uint8_t key[32];
+	bool cache = false;
+	void *vsp;
 	X509 *leaf = NULL;
-	int r = LM_ENOMEM;
+	int r = LM_ENOMEM, err;
 
-	if (!given || !untrusted || !anchors || !store || !ctx)
+	if (!untrusted)
 		goto out;
+	if ((r = lm_verifier_state(vf, LM_VSTATE_TPM, vstate_make, vstate_free, &vsp)) < 0)
+		goto out;
+	vs = vsp;
+	if (vs->bad_file) {
+		lm_verdict_add(v, "ak certificate", false, "%s: unreadable or not a certificate", vs->bad_file);
+		r = 0;
+		goto out;
+	}
+	if (st->has_ak && p->ak_raw && lm_verifier_caches_chains(vf)) {
+		if ((r = ak_chain_key(p, ev, key)) < 0)
+			goto out;
+		cache = true;
+		if ((e = lm_verifier_cache_get(vf, key))) {
+			if ((err = chain_windows(e->chain, pol->at)) == X509_V_OK)
+				lm_verdict_add(v, "ak certificate", true, "AK certificate (issuer %s) chains to a trusted root",
+					       e->issuer);
+			else
+				lm_verdict_add(v, "ak certificate", false, "AK certificate chain does not verify: %s",
+					       X509_verify_cert_error_string(err));
+			e = NULL;
+			r = 0;
+			goto out;
+		}
+	}
+	r = LM_ENOMEM;
 	for (size_t i = 0; i < ev->certificate_count; i++)
-		if (certs_add(untrusted, (const uint8_t *)ev->certificate_chain[i], strlen(ev->certificate_chain[i])) < 0) {
+		if (certs_add_parsed(vf, untrusted, ev->certificate_chain[i]) < 0) {
 			lm_verdict_add(v, "ak certificate", false, "certificate_chain[%zu] is not a PEM certificate", i);
 			r = 0;
 			goto out;
 		}
-	for (size_t i = 0; i < pol->cert_file_count; i++)
-		if ((r = certs_add_file(given, pol->cert_files[i])) < 0) {
-			lm_verdict_add(v, "ak certificate", false, "%s: unreadable or not a certificate", pol->cert_files[i]);
-			r = 0;
-			goto out;
-		}
-	if (sk_X509_num(untrusted) + sk_X509_num(given) == 0) {
+	if (sk_X509_num(untrusted) + sk_X509_num(vs->given) + (pol->root_file ? 0 : sk_X509_num(vs->anchors)) == 0) {
 		lm_verdict_add(v, "ak trust", false,
 			       "AK not certified: software or unknown TPM (give its AK certificate chain, or trust "
 			       "this AK by other means)");
 		r = 0;
 		goto out;
 	}
-	if (pol->root_file && (r = certs_add_file(anchors, pol->root_file)) < 0) {
-		lm_verdict_add(v, "ak certificate", false, "%s: unreadable or not a certificate", pol->root_file);
-		r = 0;
-		goto out;
-	}
-	for (int i = 0; i < sk_X509_num(given); i++) {
-		X509 *x = sk_X509_value(given, i);
+	for (int i = 0; i < sk_X509_num(vs->given); i++) {
+		X509 *x = sk_X509_value(vs->given, i);
 
-		if (!pol->root_file && self_signed(x)) {
-			if (!sk_X509_push(anchors, x))
-				goto out;
-		} else if (!sk_X509_push(untrusted, x)) {
+		if (!sk_X509_push(untrusted, x))
 			goto out;
-		}
 		X509_up_ref(x);
 	}
-	for (int i = 0; i < sk_X509_num(anchors); i++)
-		if (!X509_STORE_add_cert(store, sk_X509_value(anchors, i)))
-			goto out;
 	for (int i = 0; i < sk_X509_num(untrusted) && !leaf && st->has_ak; i++) {
 		EVP_PKEY *k = X509_get0_pubkey(sk_X509_value(untrusted, i));
 
@@ -882,13 +1086,13 @@ static int check_ak_cert(const struct tpm_state *st, const struct lm_evidence *e
 		r = 0;
 		goto out;
 	}
-	if (sk_X509_num(anchors) == 0) {
+	if (sk_X509_num(vs->anchors) == 0) {
 		lm_verdict_add(v, "ak certificate", false,
 			       "no trust anchor: give the issuing root with --root (or a self-signed --cert)");
 		r = 0;
 		goto out;
 	}
-	if (!X509_STORE_CTX_init(ctx, store, leaf, untrusted))
+	if (!(ctx = X509_STORE_CTX_new()) || !X509_STORE_CTX_init(ctx, vs->store, leaf, untrusted))
 		goto out;
 	if (pol->at)
 		X509_STORE_CTX_set_time(ctx, 0, pol->at);
@@ -897,6 +1101,12 @@ static int check_ak_cert(const struct tpm_state *st, const struct lm_evidence *e
 
 		X509_NAME_oneline(X509_get_issuer_name(leaf), subject, sizeof(subject));
 		lm_verdict_add(v, "ak certificate", true, "AK certificate (issuer %s) chains to a trusted root", subject);
+		if (cache && (e = calloc(1, sizeof(*e)))) {
+			snprintf(e->issuer, sizeof(e->issuer), "%s", subject);
+			if (!(e->chain = X509_STORE_CTX_get1_chain(ctx)) || !lm_verifier_cache_put(vf, key, e, ak_chain_free))
+				ak_chain_free(e);
+			e = NULL;
+		}
 	} else {
 		lm_verdict_add(v, "ak certificate", false, "AK certificate chain does not verify: %s",
 			       X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
@@ -905,10 +1115,7 @@ static int check_ak_cert(const struct tpm_state *st, const struct lm_evidence *e
 	r = 0;
 out:
 	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	sk_X509_pop_free(given, X509_free);
 	sk_X509_pop_free(untrusted, X509_free);
-	sk_X509_pop_free(anchors, X509_free);
 	return r;
 }
 
@@ -941,8 +1148,8 @@ static bool merge_snp(const struct lm_verdict *snp, struct lm_verdict *v)
  * the place of the AK certificate. The VCEK and ASK come from the
  * document's certificate_chain or the policy's cert_files; the ARK is
  * pinned (lm_snp_roots_load). */
-static int check_hcl(const struct tpm_state *st, const struct lm_evidence *ev, const struct parts *p,
-		     const struct lm_policy *pol, struct lm_verdict *v)
+static int check_hcl(struct lm_verifier *vf, const struct tpm_state *st, const struct lm_evidence *ev,
+		     const struct parts *p, const struct lm_policy *pol, struct lm_verdict *v)
 {
 	struct lm_tpm_hcl hcl;
 	struct lm_verdict *snp = NULL;
@@ -967,7 +1174,7 @@ static int check_hcl(const struct tpm_state *st, const struct lm_evidence *ev, c
 	sp.expect_report_data = NULL;
 	sp.expect_measurement = NULL, sp.expect_measurement_size = 0;
 	lm_verdict_init(snp, LM_PLATFORM_SNP);
-	r = lm_snp_verify_report(hcl.snp_report, hcl.snp_report_size, (const char *const *)ev->certificate_chain,
+	r = lm_snp_verify_report(vf, hcl.snp_report, hcl.snp_report_size, (const char *const *)ev->certificate_chain,
 				 ev->certificate_count, &sp, snp, &rep);
 	if (r == LM_EFORMAT) {
 		lm_verdict_add(v, "snp report", false, "the SEV-SNP report inside the HCL report is malformed");
@@ -1019,7 +1226,8 @@ static int tpm_detect(const uint8_t *raw, size_t size)
 	       lm_tpm_quote_parse(raw, size, &q) == 0;
 }
 
-static int tpm_verify(const struct lm_evidence *ev, const struct lm_policy *pol, struct lm_verdict *v)
+static int tpm_verify(struct lm_verifier *vf, const struct lm_evidence *ev, const struct lm_policy *pol,
+		      struct lm_verdict *v)
 {
 	struct tpm_state *st = NULL;
 	struct parts p;
@@ -1038,7 +1246,7 @@ static int tpm_verify(const struct lm_evidence *ev, const struct lm_policy *pol,
 	if (measurement_alg(st->q.pcr_digest_size))
 		lm_verdict_set_measurement(v, measurement_alg(st->q.pcr_digest_size), st->q.pcr_digest,
 					   st->q.pcr_digest_size);
-	check_ak(st, &p, v);
+	check_ak(vf, st, &p, v);
 	check_ak_name(st, &p, v);
 	if ((r = check_signature(st, ev, &p, v)) < 0)
 		goto out;
@@ -1048,7 +1256,7 @@ static int tpm_verify(const struct lm_evidence *ev, const struct lm_policy *pol,
 		goto out;
 	check_measurement(st, pol, v);
 	check_consistency(st, ev, v);
-	r = p.hcl ? check_hcl(st, ev, &p, pol, v) : check_ak_cert(st, ev, pol, v);
+	r = p.hcl ? check_hcl(vf, st, ev, &p, pol, v) : check_ak_cert(vf, st, &p, ev, pol, v);
 out:
 	parts_free(&p);
 	ak_clear(&st->ak);

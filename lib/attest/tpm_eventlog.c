@@ -125,15 +125,12 @@ static int parse_header(struct lrd *r, struct spec_alg *algs, uint32_t *alg_coun
 
 static int extend(struct lm_tpm_bank *b, uint32_t pcr, const uint8_t *digest)
 {
-	const EVP_MD *md = b->hash == LM_TPM_ALG_SHA1	  ? EVP_sha1()
-			   : b->hash == LM_TPM_ALG_SHA256 ? EVP_sha256()
-			   : b->hash == LM_TPM_ALG_SHA384 ? EVP_sha384()
-							  : EVP_sha512();
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const EVP_MD *md = lm_tpm_md(b->hash);
+	EVP_MD_CTX *ctx = md ? EVP_MD_CTX_new() : NULL;
 	int r;
 
 	if (!ctx)
-		return LM_ENOMEM;
+		return md ? LM_ENOMEM : LM_ECRYPTO;
 	r = LM_OSSL(EVP_DigestInit_ex(ctx, md, NULL));
 	if (!r)
 		r = LM_OSSL(EVP_DigestUpdate(ctx, b->pcr[pcr], b->digest_size));

@@ -56,6 +56,9 @@
 size_t lm_tpm_hash_size(uint16_t alg);
 /* "sha1", "sha256", ... or NULL. */
 const char *lm_tpm_hash_name(uint16_t alg);
+/* The digest of a TPM hash algorithm, fetched once per process; NULL when
+ * not supported here. */
+const EVP_MD *lm_tpm_md(uint16_t alg);
 /* The reverse, for PCR files; 0 when unknown. */
 uint16_t lm_tpm_hash_from_name(const char *name);
 

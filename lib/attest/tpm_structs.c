@@ -4,6 +4,7 @@
  * Every byte comes from an untrusted source: each read is bounded by what
  * is left, each size by the structure's own limit, and a structure must use
  * its input exactly. Marshalled TPM data is big-endian. */
+#include <pthread.h>
 #include <string.h>
 
 #include "attest/tpm_int.h"
@@ -334,4 +335,29 @@ int lm_tpm_public_parse(const uint8_t *raw, size_t size, struct lm_tpm_public *o
 	k.raw_size = (size_t)(r.p - k.raw);
 	*out = k;
 	return 0;
+}
+
+/* The digests fetched once per process: EVP_sha256() and the like fetch
+ * their implementation again on every EVP_DigestInit_ex(), which costs
+ * more than hashing an event. Never freed (read-only, process lifetime). */
+static EVP_MD *g_md[4];
+static pthread_once_t g_md_once = PTHREAD_ONCE_INIT;
+
+static void md_once(void)
+{
+	static const char *const names[4] = { "SHA1", "SHA2-256", "SHA2-384", "SHA2-512" };
+
+	for (int i = 0; i < 4; i++)
+		g_md[i] = EVP_MD_fetch(NULL, names[i], NULL);
+}
+
+const EVP_MD *lm_tpm_md(uint16_t alg)
+{
+	int i = alg == LM_TPM_ALG_SHA1 ? 0 : alg == LM_TPM_ALG_SHA256 ? 1 : alg == LM_TPM_ALG_SHA384 ? 2
+					  : alg == LM_TPM_ALG_SHA512 ? 3 : -1;
+
+	if (i < 0)
+		return NULL;
+	pthread_once(&g_md_once, md_once);
+	return g_md[i];
 }

@@ -178,6 +178,20 @@ static X509 *make_leaf(const struct leaf_spec *s)
 	return x;
 }
 
+/* lm_snp_verify_report() in a verifier made for the call (no chain cache:
+ * every signature checked). */
+static int snp_verify_report(const uint8_t *raw, size_t size, const char *const *pem, size_t n,
+			     const struct lm_policy *p, struct lm_verdict *v)
+{
+	struct lm_verifier *vf = NULL;
+	int r = lm_verifier_new(p, LM_VERIFIER_NO_CHAIN_CACHE, &vf);
+
+	if (r == 0)
+		r = lm_snp_verify_report(vf, raw, size, pem, n, p, v, NULL);
+	lm_verifier_free(vf);
+	return r;
+}
+
 static char *to_pem(X509 *x)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -351,7 +365,7 @@ static void run(const uint8_t *raw, X509 *leaf, X509 *mid, X509 *mid2, int produ
 	if (mid2)
 		pem[n++] = to_pem(mid2);
 	lm_verdict_init(v, LM_PLATFORM_SNP);
-	assert_int_equal(lm_snp_verify_report(raw, LM_SNP_REPORT_BYTES, (const char *const *)pem, n, &p, v, NULL), 0);
+	assert_int_equal(snp_verify_report(raw, LM_SNP_REPORT_BYTES, (const char *const *)pem, n, &p, v), 0);
 	for (size_t i = 0; i < n; i++)
 		free(pem[i]);
 }
@@ -589,7 +603,7 @@ static void test_chain_failures(void **state)
 		char *pem[3] = { to_pem(leaf), to_pem(g_ask[MILAN]), to_pem(g_ark[MILAN]) };
 
 		lm_verdict_init(&v, LM_PLATFORM_SNP);
-		assert_int_equal(lm_snp_verify_report(raw, sizeof(raw), (const char *const *)pem, 3, &p, &v, NULL), 0);
+		assert_int_equal(snp_verify_report(raw, sizeof(raw), (const char *const *)pem, 3, &p, &v), 0);
 		expect_fail(&v, "certificate chain");
 		assert_non_null(strstr(v.checks[v.first_failed].detail, "trusted ARK"));
 		for (int i = 0; i < 3; i++)
@@ -844,6 +858,90 @@ static void test_policy(void **state)
 	X509_free(leaf);
 }
 
+/* A verifier context: the cached chain gives the same verdicts as a
+ * fresh verification, its windows are checked at each call's time, a
+ * flipped report still fails its signature, and a policy with other trust
+ * material is refused. */
+static void test_verifier_context(void **state)
+{
+	uint8_t raw[LM_SNP_REPORT_BYTES];
+	struct report_spec s = { .product = MILAN };
+	char vcek_path[96], ask_path[96];
+	const char *files[2] = { vcek_path, ask_path };
+	struct lm_policy p = { .cert_files = files, .cert_file_count = 2, .at = T0 }, other;
+	struct lm_verifier *vf = NULL;
+	X509 *leaf = vcek(MILAN);
+	unsigned char *der = NULL;
+	struct lm_verdict v, fresh;
+	int n;
+	FILE *f;
+
+	(void)state;
+	p.root_file = g_root_path[MILAN];
+	make_report(raw, &s);
+	snprintf(vcek_path, sizeof(vcek_path), "%s/vf-vcek.der", g_dir);
+	snprintf(ask_path, sizeof(ask_path), "%s/vf-ask.pem", g_dir);
+	n = i2d_X509(leaf, &der);
+	assert_true(n > 0);
+	assert_int_equal(lm_file_write_replace(vcek_path, der, (size_t)n, 0644), 0);
+	OPENSSL_free(der);
+	f = fopen(ask_path, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, g_ask[MILAN]), 1);
+	assert_int_equal(fclose(f), 0);
+
+	assert_int_equal(lm_verifier_new(&p, 0x80, &vf), LM_EINVAL);
+	assert_int_equal(lm_verifier_new(&p, 0, &vf), 0);
+	for (int i = 0; i < 3; i++) {	/* first call fills the cache, the others use it */
+		assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), NULL, &v), 0);
+		expect_verified(&v);
+	}
+	assert_int_equal(lm_verify_raw(raw, sizeof(raw), &p, &fresh), 0);
+	assert_int_equal(v.check_count, fresh.check_count);
+	for (size_t i = 0; i < v.check_count; i++)
+		assert_string_equal(v.checks[i].detail, fresh.checks[i].detail);
+
+	/* The VCEK is valid T0 -+ a year: a cached chain is still expired later. */
+	other = p;
+	other.at = T0 + 2 * YEAR;
+	assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), &other, &v), 0);
+	expect_fail(&v, "certificate chain");
+	assert_non_null(strstr(v.checks[v.first_failed].detail, "expired"));
+	other.at = T0 - 2 * YEAR;
+	assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), &other, &v), 0);
+	expect_fail(&v, "certificate chain");
+	assert_non_null(strstr(v.checks[v.first_failed].detail, "not yet valid"));
+
+	/* The signature of each report is checked on every call. */
+	raw[LM_SNP_OFF_MEASUREMENT] ^= 1;
+	assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), NULL, &v), 0);
+	expect_fail(&v, "signature");
+	raw[LM_SNP_OFF_MEASUREMENT] ^= 1;
+
+	/* Per-call pins apply; other trust material does not. */
+	other = p;
+	other.max_vmpl = -1;
+	other.deny_smt = false;
+	other.expect_report_data = raw;	/* not the report's REPORT_DATA */
+	assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), &other, &v), 0);
+	expect_fail(&v, "report data");
+	other = p;
+	other.root_file = g_root_path[GENOA];
+	assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), &other, &v), LM_EINVAL);
+	other = p;
+	other.cert_file_count = 1;
+	assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), &other, &v), LM_EINVAL);
+	lm_verifier_free(vf);
+
+	/* Without the chain cache: the same verdict. */
+	assert_int_equal(lm_verifier_new(&p, LM_VERIFIER_NO_CHAIN_CACHE, &vf), 0);
+	assert_int_equal(lm_verifier_verify_raw(vf, raw, sizeof(raw), NULL, &v), 0);
+	expect_verified(&v);
+	lm_verifier_free(vf);
+	lm_verifier_free(NULL);
+	X509_free(leaf);
+}
+
 /* Through the public API: a raw report with certificate files (DER VCEK,
  * PEM ASK) and a document whose report_data binds a nonce and a guest key. */
 static void test_public_api(void **state)
@@ -1011,6 +1109,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_fields),
+		cmocka_unit_test(test_verifier_context),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_products),
 		cmocka_unit_test(test_valid_each_version),
