@@ -487,9 +487,14 @@ static void test_rotate_crash(void **state)
 	rot_setup(&t);
 	assert_int_equal(lm_fileenc_rotate_until(t.path, g_kek, g_id, g_kek2, g_id2, LM_FILEENC_STOP_AFTER_JOURNAL), 0);
 	{
-		int fd = open(t.journal, O_WRONLY);
+		/* Flip the byte rather than overwrite it: an overwrite with a
+		 * value the byte already had would change nothing. */
+		int fd = open(t.journal, O_RDWR);
+		uint8_t b;
 
-		assert_int_equal(pwrite(fd, "\xff", 1, 150), 1);
+		assert_int_equal(pread(fd, &b, 1, 150), 1);
+		b ^= 0xff;
+		assert_int_equal(pwrite(fd, &b, 1, 150), 1);
 		close(fd);
 	}
 	assert_int_equal(lm_fileenc_recover(t.path), 0);
