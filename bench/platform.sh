@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$lambda" key generate --name bench --output "$tmp/key.pem" >/dev/null
-"$lambda" up --data-dir "$data" --listen "127.0.0.1:$port" >/dev/null
+"$lambda" up --data-dir "$data" --listen "127.0.0.1:$port" --max-instances 200 >/dev/null
 pid=$(cat "$data/lambdad.pid")
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 sleep 1

@@ -45,6 +45,8 @@ const char g_cli_up_manual[] =
 	"                      append every request body lambdad receives to FILE: a\n"
 	"                      diagnostic that shows what reaches the control plane\n"
 	"                      (sealed blobs and metadata only)\n"
+	"  --max-instances N   instances one tenant may have, deleted ones aside\n"
+	"                      (lambdad's default: 32)\n"
 	"\n"
 	"The configuration marks the platform as local and simulated: `lambda create`\n"
 	"then accepts its simulated evidence, which offers no hardware protection, and\n"
@@ -354,14 +356,15 @@ int cmd_up(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "trace-requests", required_argument, NULL, 't' },
+		{ "max-instances", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char dir[PATH_MAX] = "", lambdad[PATH_MAX], guest[PATH_MAX], ca[PATH_MAX + 16], endpoint[300],
 	     cfg_path[PATH_MAX], errbuf[1024];
-	const char *listen_addr = DEFAULT_LISTEN, *dir_opt = NULL, *trace = NULL;
+	const char *listen_addr = DEFAULT_LISTEN, *dir_opt = NULL, *trace = NULL, *max_instances = NULL;
 	struct cli_config cfg = { 0 };
 	bool foreground = false;
-	char *args[14];
+	char *args[16];
 	int c, n = 0, pipefd[2] = { -1, -1 }, wstatus, r, status = LM_EXIT_FAIL;
 	uint64_t deadline;
 	pid_t pid;
@@ -372,6 +375,7 @@ int cmd_up(int argc, char **argv)
 		case 'l': listen_addr = optarg; break;
 		case 'f': foreground = true; break;
 		case 't': trace = optarg; break;
+		case 'm': max_instances = optarg; break;	/* lambdad checks it */
 		default: return LM_EXIT_USAGE;
 		}
 	}
@@ -411,6 +415,10 @@ int cmd_up(int argc, char **argv)
 	if (trace) {
 		args[n++] = "--trace-requests";
 		args[n++] = (char *)trace;
+	}
+	if (max_instances) {
+		args[n++] = "--max-instances";
+		args[n++] = (char *)max_instances;
 	}
 	args[n] = NULL;
 
