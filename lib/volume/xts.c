@@ -63,7 +63,7 @@ int lm_xts_unit(struct lm_xts *x, bool is_encrypt, uint64_t tweak, uint8_t *out,
 	for (int i = 0; i < 8; i++)
 		iv[i] = (uint8_t)(tweak >> (8 * i));
 	ctx = is_encrypt ? x->enc : x->dec;
-	if (LM_OSSL(EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, is_encrypt)) < 0 ||
+	if (LM_OSSL(EVP_CipherInit_ex2(ctx, NULL, NULL, iv, is_encrypt, NULL)) < 0 ||
 	    LM_OSSL(EVP_CipherUpdate(ctx, out, &n, in, (int)size)) < 0)
 		return LM_ECRYPTO;
 	if ((size_t)n != size) {
