@@ -61,4 +61,4 @@ echo
 echo "openssl speed -evp aes-256-xts -bytes 4096 -seconds 3 (one core):"
 taskset -c 0 openssl speed -evp aes-256-xts -bytes 4096 -seconds 3 2>/dev/null | tail -n 1
 echo "our XTS path, lm_xts_sectors over 1 GiB in memory (one core):"
-taskset -c 0 "$build/bench/xts_bench" 1024
+taskset -c 0 "$B/bench/xts_bench" 1024
