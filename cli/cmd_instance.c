@@ -206,7 +206,12 @@ int cli_wait_status(struct lm_client *c, const char *id, const char *const want[
 			}
 		for (size_t i = 0; final[i]; i++)
 			if (strcmp(st, final[i]) == 0) {
-				cli_error("%s is %s, expected %s", id, st, want[0]);
+				if (strcmp(st, "failed") == 0 && !json_is_integer(json_object_get(inst, "exit_code")))
+					cli_error("%s is failed, expected %s: it failed before its workload ran; "
+						  "the platform's log (lambdad.log in its data dir) says why",
+						  id, want[0]);
+				else
+					cli_error("%s is %s, expected %s", id, st, want[0]);
 				*out = inst;
 				return LM_ESTATE;
 			}

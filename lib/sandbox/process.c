@@ -352,6 +352,9 @@ static void process_free(struct lm_workload *w)
 	free(w);
 }
 
+/* The sandbox's own user namespace is made by an unprivileged uid, so probe
+ * exactly that. The child reports unshare's errno as its exit status (255:
+ * it could not drop to the sandbox uid), so the message can name the cause. */
 static int probe_userns(void)
 {
 	int status;
@@ -363,18 +366,35 @@ static int probe_userns(void)
 	if (pid == 0) {
 		if (setgroups(0, NULL) < 0 || setresgid(LM_SANDBOX_GID, LM_SANDBOX_GID, LM_SANDBOX_GID) < 0 ||
 		    setresuid(LM_SANDBOX_UID, LM_SANDBOX_UID, LM_SANDBOX_UID) < 0)
-			_exit(2);
-		_exit(unshare(CLONE_NEWUSER) < 0 ? 1 : 0);
+			_exit(255);
+		_exit(unshare(CLONE_NEWUSER) < 0 ? (errno & 0xff) : 0);
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return LM_EIO;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	if (!WIFEXITED(status)) {
+		lm_err("sandbox: the user namespace probe died (signal %d)", WTERMSIG(status));
+		return LM_ENOTSUP;
+	}
+	switch (WEXITSTATUS(status)) {
+	case 0:
 		return 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+	case 255:
 		lm_err("sandbox: cannot switch to uid %d (not running as root?)", LM_SANDBOX_UID);
-	else
-		lm_err("sandbox: unprivileged user namespaces are disabled (see user.max_user_namespaces)");
+		break;
+	case EPERM:
+		/* The kernel refuses CLONE_NEWUSER to a chrooted process. */
+		lm_err("sandbox: user namespaces are refused here (EPERM): inside a chroot? "
+		       "Enter the root with pivot_root in a mount namespace (unshare -m) instead, "
+		       "or check kernel.unprivileged_userns_clone");
+		break;
+	case ENOSPC:
+		lm_err("sandbox: no user namespace can be made (ENOSPC): user.max_user_namespaces is 0 or used up");
+		break;
+	default:
+		lm_err("sandbox: unshare(CLONE_NEWUSER): %s", strerror(WEXITSTATUS(status)));
+		break;
+	}
 	return LM_ENOTSUP;
 }
 
