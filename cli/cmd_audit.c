@@ -2,13 +2,15 @@
  * log and checks its hash chain and signed checkpoint on the customer's
  * machine with lm_audit_verify(), so an edited, deleted, reordered or
  * truncated log shows up here whatever the platform says about itself. */
-#include <getopt.h>
 #include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
@@ -292,7 +294,9 @@ static int check_head(const char *endpoint, const struct lm_audit_event *rows, s
 
 	if ((r = heads_path(dir, sizeof(dir), path, sizeof(path))) < 0)
 		return cli_fail(r, "no place for the audit state: set HOME or XDG_STATE_HOME");
-	r = lm_file_read_private(path, 1 << 20, &text, &size);
+	/* No file yet is the first verification from this machine, not an
+	 * error (the reader would report it as one). */
+	r = access(path, F_OK) < 0 && errno == ENOENT ? LM_ENOENT : lm_file_read_private(path, 1 << 20, &text, &size);
 	if (r == LM_ENOENT)
 		doc = json_object();
 	else if (r == 0)
