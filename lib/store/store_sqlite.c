@@ -333,6 +333,36 @@ static int grow(void **arr, size_t *cap, size_t len, size_t elem_size)
 	return 0;
 }
 
+/* Reads one row of a query into elem, which the reader clears first. */
+typedef int (*row_reader)(struct sqlite_store *s, sqlite3_stmt *stmt, void *elem);
+
+/* Steps stmt to its end, reading each row with read into a growing array
+ * of elem_size elements, and finalizes stmt. Never hands back NULL on
+ * success, even for an empty list; the caller frees *out. */
+static int collect_rows(struct sqlite_store *s, sqlite3_stmt *stmt, const char *what, size_t elem_size,
+			row_reader read, void **out, size_t *count)
+{
+	unsigned char *arr = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	while ((r = step_row(s, stmt, what)) == 1) {
+		if ((r = grow((void **)&arr, &cap, len, elem_size)) < 0 || (r = read(s, stmt, arr + len * elem_size)) < 0)
+			break;
+		len++;
+	}
+	if (r == 0 && !arr && !(arr = calloc(1, elem_size)))
+		r = LM_ENOMEM;
+	sqlite3_finalize(stmt);
+	if (r < 0) {
+		free(arr);
+		return r;
+	}
+	*out = arr;
+	*count = len;
+	return 0;
+}
+
 /* ---- open, schema, close ---- */
 
 static int exec_sql(struct sqlite_store *s, const char *sql, const char *what)
@@ -646,8 +676,9 @@ static int sqlite_instance_set_key_id(struct lm_store *st, const char *id, const
 	return r;
 }
 
-static int read_instance(struct sqlite_store *s, sqlite3_stmt *stmt, struct lm_instance_rec *rec)
+static int read_instance(struct sqlite_store *s, sqlite3_stmt *stmt, void *elem)
 {
+	struct lm_instance_rec *rec = elem;
 	int r;
 
 	memset(rec, 0, sizeof(*rec));
@@ -694,35 +725,21 @@ static int sqlite_instance_list(struct lm_store *st, const char *tenant_id, stru
 				size_t *count)
 {
 	struct sqlite_store *s = to_sq(st);
-	struct lm_instance_rec *arr = NULL;
-	size_t len = 0, cap = 0;
 	sqlite3_stmt *stmt;
+	void *rows;
 	int r;
 
 	if ((r = prepare(s, "SELECT " INSTANCE_COLS " FROM instances WHERE ?1 IS NULL OR tenant_id = ?1"
 			    " ORDER BY created_at, rowid",
 			 &stmt)) < 0)
 		return r;
-	if ((r = bind_text(stmt, 1, tenant_id)) < 0)
-		goto out;
-	while ((r = step_row(s, stmt, "list instances")) == 1) {
-		if ((r = grow((void **)&arr, &cap, len, sizeof(*arr))) < 0 ||
-		    (r = read_instance(s, stmt, &arr[len])) < 0)
-			goto out;
-		len++;
-	}
-	/* Never hand back NULL on success, even for an empty list. */
-	if (r == 0 && !arr && !(arr = calloc(1, sizeof(*arr))))
-		r = LM_ENOMEM;
-out:
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		free(arr);
+	if ((r = bind_text(stmt, 1, tenant_id)) < 0) {
+		sqlite3_finalize(stmt);
 		return r;
 	}
-	*out = arr;
-	*count = len;
-	return 0;
+	if ((r = collect_rows(s, stmt, "list instances", sizeof(**out), read_instance, &rows, count)) == 0)
+		*out = rows;
+	return r;
 }
 
 static int sqlite_instance_delete(struct lm_store *st, const char *id)
@@ -771,12 +788,29 @@ static int sqlite_metrics_insert(struct lm_store *st, const struct lm_metrics *m
 	return r;
 }
 
+static int read_metrics(struct sqlite_store *s, sqlite3_stmt *stmt, void *elem)
+{
+	struct lm_metrics *m = elem;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if ((r = col_text(s, stmt, 0, m->instance_id, sizeof(m->instance_id))) < 0 ||
+	    (r = col_u64(s, stmt, 3, &m->memory_bytes)) < 0 ||
+	    (r = col_u64(s, stmt, 4, &m->network_in_bytes)) < 0 ||
+	    (r = col_u64(s, stmt, 5, &m->network_out_bytes)) < 0 ||
+	    (r = col_u64(s, stmt, 6, &m->disk_read_bytes)) < 0 ||
+	    (r = col_u64(s, stmt, 7, &m->disk_write_bytes)) < 0)
+		return r;
+	m->timestamp = (time_t)sqlite3_column_int64(stmt, 1);
+	m->cpu_percent = sqlite3_column_double(stmt, 2);
+	return 0;
+}
+
 static int sqlite_metrics_latest(struct lm_store *st, const char *tenant_id, struct lm_metrics **out, size_t *count)
 {
 	struct sqlite_store *s = to_sq(st);
-	struct lm_metrics *arr = NULL;
-	size_t len = 0, cap = 0;
 	sqlite3_stmt *stmt;
+	void *rows;
 	int r;
 
 	if ((r = prepare(s, "SELECT m.instance_id, m.timestamp, m.cpu_percent, m.memory_bytes, m.network_in_bytes,"
@@ -787,37 +821,13 @@ static int sqlite_metrics_latest(struct lm_store *st, const char *tenant_id, str
 			    " ORDER BY i.created_at, i.rowid",
 			 &stmt)) < 0)
 		return r;
-	if ((r = bind_text(stmt, 1, tenant_id)) < 0)
-		goto out;
-	while ((r = step_row(s, stmt, "read metrics")) == 1) {
-		struct lm_metrics *m;
-
-		if ((r = grow((void **)&arr, &cap, len, sizeof(*arr))) < 0)
-			goto out;
-		m = &arr[len];
-		memset(m, 0, sizeof(*m));
-		if ((r = col_text(s, stmt, 0, m->instance_id, sizeof(m->instance_id))) < 0 ||
-		    (r = col_u64(s, stmt, 3, &m->memory_bytes)) < 0 ||
-		    (r = col_u64(s, stmt, 4, &m->network_in_bytes)) < 0 ||
-		    (r = col_u64(s, stmt, 5, &m->network_out_bytes)) < 0 ||
-		    (r = col_u64(s, stmt, 6, &m->disk_read_bytes)) < 0 ||
-		    (r = col_u64(s, stmt, 7, &m->disk_write_bytes)) < 0)
-			goto out;
-		m->timestamp = (time_t)sqlite3_column_int64(stmt, 1);
-		m->cpu_percent = sqlite3_column_double(stmt, 2);
-		len++;
-	}
-	if (r == 0 && !arr && !(arr = calloc(1, sizeof(*arr))))
-		r = LM_ENOMEM;
-out:
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		free(arr);
+	if ((r = bind_text(stmt, 1, tenant_id)) < 0) {
+		sqlite3_finalize(stmt);
 		return r;
 	}
-	*out = arr;
-	*count = len;
-	return 0;
+	if ((r = collect_rows(s, stmt, "read metrics", sizeof(**out), read_metrics, &rows, count)) == 0)
+		*out = rows;
+	return r;
 }
 
 /* ---- transactions ---- */
@@ -846,8 +856,9 @@ static int sqlite_tx_end(struct lm_store *st, bool is_commit)
 
 #define AUDIT_COLS "seq, event_id, timestamp, event_type, actor, resource, action, metadata, prev_hash, hash"
 
-static int read_audit(struct sqlite_store *s, sqlite3_stmt *stmt, struct lm_audit_event *ev)
+static int read_audit(struct sqlite_store *s, sqlite3_stmt *stmt, void *elem)
 {
+	struct lm_audit_event *ev = elem;
 	int r;
 
 	memset(ev, 0, sizeof(*ev));
@@ -907,33 +918,20 @@ static int sqlite_audit_list(struct lm_store *st, uint64_t from_seq, size_t limi
 			     size_t *count)
 {
 	struct sqlite_store *s = to_sq(st);
-	struct lm_audit_event *arr = NULL;
-	size_t len = 0, cap = 0;
 	sqlite3_stmt *stmt;
+	void *rows;
 	int r;
 
 	if ((r = prepare(s, "SELECT " AUDIT_COLS " FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2", &stmt)) < 0)
 		return r;
 	if ((r = bind_i64(stmt, 1, (int64_t)from_seq)) < 0 ||
-	    (r = bind_i64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit)) < 0)
-		goto out;
-	while ((r = step_row(s, stmt, "list audit rows")) == 1) {
-		if ((r = grow((void **)&arr, &cap, len, sizeof(*arr))) < 0 ||
-		    (r = read_audit(s, stmt, &arr[len])) < 0)
-			goto out;
-		len++;
-	}
-	if (r == 0 && !arr && !(arr = calloc(1, sizeof(*arr))))
-		r = LM_ENOMEM;
-out:
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		free(arr);
+	    (r = bind_i64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit)) < 0) {
+		sqlite3_finalize(stmt);
 		return r;
 	}
-	*out = arr;
-	*count = len;
-	return 0;
+	if ((r = collect_rows(s, stmt, "list audit rows", sizeof(**out), read_audit, &rows, count)) == 0)
+		*out = rows;
+	return r;
 }
 
 static int sqlite_checkpoint_put(struct lm_store *st, const struct lm_audit_checkpoint *cp)
