@@ -469,5 +469,5 @@ static const char verify_manual[] =
 const struct lm_cmd g_cli_audit_cmds[] = {
 	{ "list", cmd_audit_list, NULL, "[--from SEQ] [--json]", "list audit events", list_manual },
 	{ "verify", cmd_audit_verify, NULL, "[--json]", "check the audit chain and checkpoint", verify_manual },
-	{ NULL },
+	{ 0 },
 };

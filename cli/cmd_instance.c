@@ -1578,33 +1578,33 @@ static const char start_manual[] =
 
 const struct lm_cmd g_cli_stop_cmds[] = {
 	{ "instance", cmd_stop_instance, NULL, "ID [--json]", "stop an instance, keeping its volume", stop_manual },
-	{ NULL },
+	{ 0 },
 };
 
 const struct lm_cmd g_cli_start_cmds[] = {
 	{ "instance", cmd_start_instance, NULL, "ID --encryption-key F [options] -- CMD ARGS...",
 	  "start an instance again on its volume", start_manual },
-	{ NULL },
+	{ 0 },
 };
 
 const struct lm_cmd g_cli_create_cmds[] = {
 	{ "instance", cmd_create_instance, NULL,
 	  "--type T --region R --encryption-key F [options] -- CMD ARGS...",
 	  "create an instance and release its keys", create_manual },
-	{ NULL },
+	{ 0 },
 };
 
 const struct lm_cmd g_cli_get_cmds[] = {
 	{ "instance", cmd_get_instance, NULL, "ID [--json]", "show an instance", get_manual },
-	{ NULL },
+	{ 0 },
 };
 
 const struct lm_cmd g_cli_list_cmds[] = {
 	{ "instances", cmd_list_instances, NULL, "[--json]", "list instances", list_manual },
-	{ NULL },
+	{ 0 },
 };
 
 const struct lm_cmd g_cli_delete_cmds[] = {
 	{ "instance", cmd_delete_instance, NULL, "ID [--keep-volume]", "delete an instance", delete_manual },
-	{ NULL },
+	{ 0 },
 };
