@@ -288,6 +288,10 @@ static int check_listen(const char *listen_addr)
 		return LM_EXIT_USAGE;
 	}
 	host[n] = 0;
+	if (listen_addr[0] != '[' && strchr(host, ':')) {
+		cli_error("--listen %s: an IPv6 address goes in brackets, e.g. [::1]:%s", listen_addr, port);
+		return LM_EXIT_USAGE;
+	}
 	if ((e = getaddrinfo(host, port, &hints, &ai)) != 0) {
 		cli_error("--listen %s: %s", listen_addr, gai_strerror(e));
 		return LM_EXIT_USAGE;
@@ -348,6 +352,7 @@ static int check_data_dir(const char *dir)
 }
 
 static bool lock_held(const char *dir);
+static long running_pid(const char *dir);
 
 int cmd_up(int argc, char **argv)
 {
@@ -391,9 +396,19 @@ int cmd_up(int argc, char **argv)
 		cli_error("no data dir: give --data-dir or set HOME");
 		return LM_EXIT_USAGE;
 	}
-	/* A running lambdad on DIR is reported by lambdad itself (exit 4). */
-	if (!lock_held(dir) &&
-	    ((r = check_data_dir(dir)) != LM_EXIT_OK || (r = check_listen(listen_addr)) != LM_EXIT_OK))
+	/* Said here, not left to the new lambdad: its refusal could go unseen
+	 * while the running one answers the health check. */
+	if (lock_held(dir)) {
+		long running = running_pid(dir);
+
+		if (running > 0)
+			cli_error("data dir %s is in use by lambdad pid %ld; `lambda down --data-dir %s` stops it",
+				  dir, running, dir);
+		else
+			cli_error("data dir %s is in use by a lambdad; `lambda down --data-dir %s` stops it", dir, dir);
+		return LM_EXIT_UNAVAIL;
+	}
+	if ((r = check_data_dir(dir)) != LM_EXIT_OK || (r = check_listen(listen_addr)) != LM_EXIT_OK)
 		return r;
 	if (!find_program("lambdad", "daemon", lambdad, sizeof(lambdad))) {
 		cli_error("cannot find lambdad beside lambda, in ../daemon/ or in PATH");
@@ -503,6 +518,21 @@ out:
 }
 
 /* Returns true when someone holds DIR/lambdad.lock. */
+/* The pid lambdad wrote into DIR/lambdad.pid, or 0. */
+static long running_pid(const char *dir)
+{
+	char path[PATH_MAX];
+	uint8_t *text = NULL;
+	size_t size;
+	long pid = 0;
+
+	snprintf(path, sizeof(path), "%s/lambdad.pid", dir);
+	if (access(path, F_OK) == 0 && lm_file_read(path, 64, &text, &size) == 0)
+		pid = strtol((char *)text, NULL, 10);
+	free(text);
+	return pid;
+}
+
 static bool lock_held(const char *dir)
 {
 	char path[PATH_MAX];
@@ -536,16 +566,18 @@ int cmd_down(int argc, char **argv)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char dir[PATH_MAX] = "", path[PATH_MAX + 16];
-	uint8_t *text = NULL;
-	size_t size;
+	char dir[PATH_MAX] = "";
 	uint64_t deadline;
-	long pid = 0;
+	long pid;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'd')
 			return LM_EXIT_USAGE;
+		if (!*optarg) {
+			cli_error("--data-dir is empty: give a directory");
+			return LM_EXIT_USAGE;
+		}
 		if (absolute(optarg, dir, sizeof(dir)) < 0)
 			return LM_EXIT_FAIL;
 	}
@@ -557,10 +589,7 @@ int cmd_down(int argc, char **argv)
 		cli_error("no data dir: give --data-dir");
 		return LM_EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "%s/lambdad.pid", dir);
-	if (access(path, F_OK) == 0 && lm_file_read(path, 64, &text, &size) == 0)
-		pid = strtol((char *)text, NULL, 10);
-	free(text);
+	pid = running_pid(dir);
 	if (!lock_held(dir) || pid <= 1) {
 		cli_error("lambdad is not running on %s", dir);
 		return LM_EXIT_UNAVAIL;
@@ -607,9 +636,9 @@ int cmd_status(int argc, char **argv)
 	    (r = cli_api(cl, "GET", "/v1/instances", NULL, &list)) < 0)
 		goto out;
 	if (as_json) {
-		json_t *doc = json_pack("{s:s, s:O, s:O, s:I}", "endpoint", cfg.endpoint, "status",
+		json_t *doc = json_pack("{s:s, s:O*, s:O*, s:I}", "endpoint", cfg.endpoint, "status",
 					json_object_get(health, "status"), "version", json_object_get(health, "version"),
-					(json_int_t)json_array_size(json_object_get(list, "instances")));
+					"instances", (json_int_t)json_array_size(json_object_get(list, "instances")));
 		char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 
 		if (text)

@@ -69,6 +69,14 @@ check "lambda status reaches the platform" "$LAMBDA" --config "$CONFIG" status -
 rc=$?
 check "a second up on the same data dir exits 4" test "$rc" = 4
 check "... and names the running lambdad" grep -q "data dir $DATA is in use by lambdad pid $(cat "$DATA/lambdad.pid")" "$T/up2.err"
+"$LAMBDA" up --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$T/up3.out" 2>"$T/up3.err"
+rc=$?
+check "... also on the same address, where the running lambdad answers (exit 4)" test "$rc" = 4
+check "... and says nothing of a start" test ! -s "$T/up3.out"
+"$LAMBDA" up --data-dir "$T/other" --listen "::1:$PORT" 2>"$T/up4.err"
+rc=$?
+check "an IPv6 --listen without brackets is a usage error (exit 2)" test "$rc" = 2
+check "... that shows the bracketed form" grep -q "\[::1\]:$PORT" "$T/up4.err"
 
 check "no token: 401" test "$(req GET /v1/instances | status_of)" = 401
 check "bad token: 401" test "$(req GET /v1/instances lmt_000000000000_$(printf '0%.0s' {1..64}) | status_of)" = 401
@@ -100,6 +108,9 @@ out=$(req POST /v1/instances "$TOKA" '{"type":"compute-4x","region":"local"}')
 if [ "$(status_of <<<"$out")" = 201 ]; then
 	INST=$(grep -o '"id":"inst_[0-9a-f]*"' <<<"$out" | cut -d'"' -f4)
 	check "tenant B cannot see tenant A's instance: 404" test "$(req GET "/v1/instances/$INST" "$TOKB" | status_of)" = 404
+	jq --arg t "$TOKA" '.token = $t | del(.audit_public_key)' "$CONFIG" >"$T/tenant-a.json" && chmod 600 "$T/tenant-a.json"
+	check "lambda status --json counts the tenant's instance" \
+		bash -c '[ "$("$1" --config "$2" status --json | jq .instances)" = 1 ]' _ "$LAMBDA" "$T/tenant-a.json"
 	req DELETE "/v1/instances/$INST" "$TOKA" >/dev/null
 else
 	ok "tenant B cannot see tenant A's instance # SKIP no agent in this build ($(head -n 1 <<<"$out"))"
