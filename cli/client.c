@@ -1,9 +1,11 @@
 /* The CLI's connection to its platform: reads the configuration, sends
  * JSON requests through lm_client and turns HTTP errors into LM_E* codes
  * with the server's message shown to the user. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
@@ -29,6 +31,12 @@ int cli_connect(struct lm_client **out)
 	if (r < 0) {
 		cli_error("cannot read the configuration: %s", lm_strerror(r));
 		return r;
+	}
+	/* Said here: libcurl would report a missing CA as a refused server. */
+	if (access(cfg.ca_file, R_OK) != 0) {
+		cli_error("the configuration's ca_file %s: %s", cfg.ca_file, strerror(errno));
+		cli_config_clear(&cfg);
+		return LM_EINVAL;
 	}
 	snprintf(g_endpoint, sizeof(g_endpoint), "%s", cfg.endpoint);
 	r = lm_client_new(cfg.endpoint, cfg.ca_file, cfg.token, out);

@@ -688,6 +688,23 @@ static int check_workload(const struct create_opts *o, const char *verb)
 			  GUEST_ENV_MAX);
 		return LM_EXIT_USAGE;
 	}
+	/* The guest reads them as JSON strings, which must be UTF-8; json_string
+	 * accepts exactly what its parser will. */
+	for (size_t i = 0; i < o->arg_count + o->env_count; i++) {
+		const char *w = i < o->arg_count ? o->args[i] : o->env[i - o->arg_count];
+		json_t *t = json_string(w);
+
+		if (!t) {
+			if (i < o->arg_count)
+				cli_error("%s instance: command word %zu is not valid UTF-8; the workload's "
+					  "arguments must be UTF-8 text", verb, i + 1);
+			else
+				cli_error("%s instance: --env variable %zu is not valid UTF-8; env values "
+					  "must be UTF-8 text", verb, i - o->arg_count + 1);
+			return LM_EXIT_USAGE;
+		}
+		json_decref(t);
+	}
 	/* The ids are not known yet: count them at their largest. */
 	size = release_json(NULL, "", "", o->args, o->arg_count, o->env, o->env_count) + 2 * ID_SIZE;
 	if (size > RELEASE_JSON_MAX) {

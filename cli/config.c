@@ -2,12 +2,14 @@
  * and the tenant token. Written by `lambda up` with mode 0600; refused when
  * group or others can read it, as the token would be exposed. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -72,6 +74,9 @@ int cli_config_load(struct cli_config *cfg)
 
 	if ((r = cli_config_path(path, sizeof(path))) < 0)
 		return r;
+	/* No configuration is not an error here: callers that need one say so. */
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return LM_ENOENT;
 	if ((r = lm_file_read_private(path, 1 << 20, &text, &size)) < 0)
 		return r;
 	doc = json_loadb((const char *)text, size, 0, NULL);

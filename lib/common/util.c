@@ -106,13 +106,13 @@ int lm_file_read_private(const char *path, size_t max, uint8_t **out, size_t *si
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		lm_err("%s: not a regular file; a key file must be a plain file", path);
+		lm_err("%s: not a regular file; a file holding secrets must be a plain file", path);
 		r = LM_EINVAL;
 		goto out;
 	}
 	if (st.st_uid != geteuid()) {
 		/* Its owner could replace or read it whatever its mode. */
-		lm_err("%s: owned by uid %u, not you (uid %u); a key file must be yours", path,
+		lm_err("%s: owned by uid %u, not you (uid %u); a file holding secrets must be yours", path,
 		       (unsigned)st.st_uid, (unsigned)geteuid());
 		r = LM_EKEYPERM;
 		goto out;
@@ -122,7 +122,7 @@ int lm_file_read_private(const char *path, size_t max, uint8_t **out, size_t *si
 		goto out;
 	}
 	if (st.st_mode & 077) {
-		lm_err("%s: permissions %04o are too open; a key file must not be "
+		lm_err("%s: permissions %04o are too open; a file holding secrets must not be "
 		       "accessible by group or others (chmod 600 %s)",
 		       path, (unsigned)(st.st_mode & 07777), path);
 		r = LM_EKEYPERM;
