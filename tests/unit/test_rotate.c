@@ -595,6 +595,7 @@ static const char *keep_dir(void)
  * NULL. The image as the kill left it is in killed. */
 static char g_why[256];
 
+static const char *why(const char *fmt, ...) LM_PRINTF(1, 2);
 static const char *why(const char *fmt, ...)
 {
 	va_list ap;
