@@ -1331,6 +1331,7 @@ int cmd_attest(int argc, char **argv)
 	uint8_t nonce[LM_NONCE_MAX], *given = NULL;
 	size_t nonce_size = NONCE_BYTES;
 	char hex[2 * LM_NONCE_MAX + 1], *doc = NULL;
+	bool to_stdout;
 	int ch, r, ex;
 
 	while ((ch = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
@@ -1360,7 +1361,8 @@ int cmd_attest(int argc, char **argv)
 	} else if ((r = lm_random(nonce, nonce_size)) < 0) {
 		return cli_fail(r, "making a nonce");
 	}
-	if (access(output, F_OK) == 0) {
+	to_stdout = strcmp(output, "-") == 0;
+	if (!to_stdout && access(output, F_OK) == 0) {
 		cli_error("%s exists; refusing to overwrite it", output);
 		return LM_EXIT_USAGE;
 	}
@@ -1385,7 +1387,10 @@ int cmd_attest(int argc, char **argv)
 		ex = cli_fail(r, "formatting the evidence");
 		goto out;
 	}
-	r = lm_file_write_new(output, doc, strlen(doc), 0644);
+	if (to_stdout)
+		r = puts(doc) == EOF || fflush(stdout) != 0 ? LM_EIO : 0;
+	else
+		r = lm_file_write_new(output, doc, strlen(doc), 0644);
 	if (r == LM_EEXIST) {
 		cli_error("%s exists; refusing to overwrite it", output);
 		ex = LM_EXIT_USAGE;
@@ -1398,7 +1403,9 @@ int cmd_attest(int argc, char **argv)
 	lm_hex_encode(hex, nonce, nonce_size);
 	if (ev->platform == LM_PLATFORM_SIMULATED)
 		warn_simulated();
-	printf("evidence: %s\nnonce: %s\nplatform: %s\n", output, hex, lm_platform_name(ev->platform));
+	/* With the document on stdout, the summary goes to stderr. */
+	fprintf(to_stdout ? stderr : stdout, "evidence: %s\nnonce: %s\nplatform: %s\n",
+		to_stdout ? "(standard output)" : output, hex, lm_platform_name(ev->platform));
 	ex = LM_EXIT_OK;
 out:
 	free(doc);
@@ -1531,7 +1538,8 @@ const char g_cli_attest_manual[] =
 	"\n"
 	"Options:\n"
 	"  -o, --output FILE   where to write the evidence document (never\n"
-	"                      overwritten)\n"
+	"                      overwritten); - for standard output, the summary\n"
+	"                      then going to standard error\n"
 	"  --nonce HEX         the nonce (16 to 64 bytes); default 32 random bytes\n"
 	"\n"
 	"Exit status: 0 written, 1 the document is not bound to the nonce,\n"

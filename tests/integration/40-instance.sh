@@ -82,6 +82,10 @@ nonce=$(awk '$1 == "nonce:" { print $2 }' "$T/out/last.out")
 check "attest prints the nonce" test ${#nonce} = 64
 check "the document carries that nonce" grep -q "\"nonce\": \"$nonce\"" a.json
 expect_rc 2 "attest refuses to overwrite" "$LAMBDA" attest "$id1" --output a.json
+expect_rc 0 "attest --output - writes the document to stdout" "$LAMBDA" attest "$id1" --output -
+check "... a whole evidence document, and no file named -" \
+	bash -c '[ "$(jq -r .instance_id "$1")" = "$2" ] && [ ! -e ./- ] && grep -q "^nonce: " "$3"' \
+	_ "$T/out/last.out" "$id1" "$T/out/last.err"
 measurement=$(jq -r .measurement a.json)
 expect_rc 0 "verify" "$LAMBDA" verify a.json --allow-simulated-insecure --expect-measurement "$measurement" \
 	--nonce "$nonce"
