@@ -5,10 +5,14 @@
  * quote. The policy comes from --policy FILE (lib/attest/policy.c) and the
  * options, which override the file: each knob option is a policy file key
  * set through lm_policy_set(), so both spell the same values. */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -397,6 +401,39 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 
 /* The policy: the file's, then the options' knobs over it. Returns an
  * exit status. */
+/* Every certificate, root and collateral path given must be readable,
+ * whether or not this kind of evidence uses it: a typo must not pass
+ * unnoticed into a verdict. */
+static int check_trust_files(const struct lm_policy *pol)
+{
+	struct stat st;
+
+	for (size_t i = 0; i <= pol->cert_file_count; i++) {
+		const char *path = i < pol->cert_file_count ? pol->cert_files[i] : pol->root_file;
+
+		if (!path)
+			continue;
+		if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+			cli_error("%s: %s (a certificate file)", path, strerror(errno));
+			return LM_EXIT_USAGE;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			cli_error("%s: not a file (a certificate file)", path);
+			return LM_EXIT_USAGE;
+		}
+	}
+	if (pol->collateral_dir) {
+		DIR *d = opendir(pol->collateral_dir);
+
+		if (!d) {
+			cli_error("%s: %s (the --collateral directory)", pol->collateral_dir, strerror(errno));
+			return LM_EXIT_USAGE;
+		}
+		closedir(d);
+	}
+	return LM_EXIT_OK;
+}
+
 static int build_policy(struct verify_args *a)
 {
 	uint8_t *text = NULL;
@@ -404,8 +441,10 @@ static int build_policy(struct verify_args *a)
 	int r;
 
 	if (a->policy_path) {
-		if ((r = lm_file_read(a->policy_path, POLICY_READ_MAX, &text, &size)) < 0)
-			return cli_fail(r, "%s: cannot read the policy file", a->policy_path);
+		if ((r = lm_file_read(a->policy_path, POLICY_READ_MAX, &text, &size)) < 0) {
+			cli_fail(r, "%s: cannot read the policy file", a->policy_path);
+			return LM_EXIT_USAGE;
+		}
 		r = lm_policy_load(&a->pf, (const char *)text, size);
 		free(text);
 		if (r < 0)
@@ -422,7 +461,7 @@ static int build_policy(struct verify_args *a)
 			return cli_fail(r, "--%s%s: unusable value (see the message above)",
 					strncmp(k->key, "rtmr", 4) == 0 ? "rtmr " : "", opt);
 	}
-	return LM_EXIT_OK;
+	return check_trust_files(&a->pf.policy);
 }
 
 static void print_verdict(const struct lm_verdict *v)

@@ -39,7 +39,7 @@ has() {
 	fi
 }
 
-echo "1..26"
+echo "1..31"
 nonce=00112233445566778899aabbccddeeff
 "$mk" --save-key "$tmp/sim.pem" --nonce $nonce -o "$tmp/good.json" || exit 1
 "$mk" --key "$tmp/sim.pem" --nonce $nonce --debug -o "$tmp/debug.json" || exit 1
@@ -84,6 +84,13 @@ expect 2 "corrupted evidence field" -- "$lambda" verify "$tmp/corrupt.json" --al
 has '"evidence"' "corrupted field named"
 expect 2 "missing file" -- "$lambda" verify "$tmp/none.json"
 expect 2 "bad --nonce" -- "$lambda" verify "$tmp/good.json" --nonce xyz
+expect 2 "missing --policy file" -- "$lambda" verify "$tmp/good.json" --policy "$tmp/none.policy"
+expect 2 "missing --cert file, though simulated evidence uses none" -- \
+	"$lambda" verify "$tmp/good.json" --allow-simulated-insecure --cert "$tmp/none.der"
+has "none.der" "the missing certificate is named"
+expect 2 "missing --root file" -- "$lambda" verify "$tmp/good.json" --allow-simulated-insecure --root "$tmp/none.pem"
+expect 2 "missing --collateral directory" -- \
+	"$lambda" verify "$tmp/good.json" --allow-simulated-insecure --collateral "$tmp/none"
 expect 0 "--help" -- "$lambda" verify --help
 has "exit status" "manual printed"
 
