@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "cli.h"
 #include "client.h"
 #include "cmds.h"
@@ -281,10 +283,11 @@ static int heads_path(char *dir, size_t dir_size, char *path, size_t path_size)
  * row with that seq has that hash (a rewritten past), and the log reaches
  * that seq (a rollback to an older checkpoint). Then the new head is
  * remembered. Returns an exit status; *why is set for a verdict of 1. */
-static int check_head(const char *endpoint, const struct lm_audit_event *rows, size_t count, uint64_t *bad_seq,
-		      char *why, size_t why_size)
+static int check_head(const char *endpoint, const char *pub, const struct lm_audit_event *rows, size_t count,
+		      uint64_t *bad_seq, char *why, size_t why_size)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32], hex[2 * LM_HASH_BYTES + 1];
+	char dir[PATH_MAX], path[PATH_MAX + 32], hex[2 * LM_HASH_BYTES + 1], slot[512];
+	uint8_t key_hash[SHA256_DIGEST_LENGTH];
 	const struct lm_audit_event *head = &rows[count - 1];
 	json_t *doc = NULL, *prev;
 	uint8_t *text = NULL, hash[LM_HASH_BYTES];
@@ -309,13 +312,18 @@ static int check_head(const char *endpoint, const struct lm_audit_event *rows, s
 		cli_error("%s: not an audit state file; move it away to start afresh", path);
 		return LM_EXIT_USAGE;
 	}
-	prev = json_object_get(doc, endpoint);
+	/* One history per endpoint and audit key: a platform made anew (new
+	 * data dir, new key, which the configuration pins) starts a new log. */
+	SHA256((const unsigned char *)pub, strlen(pub), key_hash);
+	lm_hex_encode(hex, key_hash, 8);
+	snprintf(slot, sizeof(slot), "%s key %s", endpoint, hex);
+	prev = json_object_get(doc, slot);
 	if (prev) {
 		json_t *pseq = json_object_get(prev, "seq");
 		uint64_t seq = json_is_integer(pseq) ? (uint64_t)json_integer_value(pseq) : 0;
 
 		if (seq == 0 || !hex_field(hash, sizeof(hash), prev, "hash")) {
-			cli_error("%s: unusable entry for %s; move the file away to start afresh", path, endpoint);
+			cli_error("%s: unusable entry for %s; move the file away to start afresh", path, slot);
 			ex = LM_EXIT_USAGE;
 			goto out;
 		}
@@ -333,7 +341,7 @@ static int check_head(const char *endpoint, const struct lm_audit_event *rows, s
 		}
 	}
 	lm_hex_encode(hex, head->hash, LM_HASH_BYTES);
-	if (json_object_set_new(doc, endpoint, json_pack("{s:I, s:s}", "seq", (json_int_t)head->seq, "hash", hex)) < 0 ||
+	if (json_object_set_new(doc, slot, json_pack("{s:I, s:s}", "seq", (json_int_t)head->seq, "hash", hex)) < 0 ||
 	    !(out = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS))) {
 		ex = cli_fail(LM_ENOMEM, "audit verify");
 		goto out;
@@ -413,7 +421,7 @@ int cmd_audit_verify(int argc, char **argv)
 		ex = report(json, false, count, bad_seq, "", why);
 	} else if (r < 0) {
 		ex = cli_fail(r, "verifying the audit log");
-	} else if ((ex = check_head(cfg.endpoint, rows, count, &bad_seq, why, sizeof(why))) == LM_EXIT_FAIL) {
+	} else if ((ex = check_head(cfg.endpoint, pub, rows, count, &bad_seq, why, sizeof(why))) == LM_EXIT_FAIL) {
 		ex = report(json, false, count, bad_seq, "", why);
 	} else if (ex == LM_EXIT_OK && (ex = check_audit_key(&cfg, pub)) == LM_EXIT_OK) {
 		lm_hex_encode(head, rows[count - 1].hash, LM_HASH_BYTES);
@@ -450,7 +458,7 @@ static const char verify_manual[] =
 	"The checkpoint key must be the one pinned in the configuration\n"
 	"(audit_public_key, written by 'lambda up'); without a pin the first verify\n"
 	"pins the key the platform sends (trust on first use) and says so. Each\n"
-	"intact head (seq, hash) is remembered per endpoint in\n"
+	"intact head (seq, hash) is remembered per endpoint and audit key in\n"
 	"$XDG_STATE_HOME/lambda/audit-heads.json (else ~/.local/state/lambda/), and a\n"
 	"later log must extend it: a rewritten row or a rollback to an older\n"
 	"checkpoint is broken.\n"

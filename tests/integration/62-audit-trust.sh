@@ -69,4 +69,12 @@ expect_rc 1 "audit verify with the pinned key refuses the forged log" "$LAMBDA" 
 check "it says the audit key changed" err_has "the control plane's audit key changed"
 check "the pin is unchanged" test "$(jq -r .audit_public_key "$CFG")" != "$(cat "$DATA/audit.pub")"
 
+# 3. A platform made anew on the same endpoint (new data dir, new key that
+# lambda up pins) has a new log: not a rollback of the old one.
+platform_down
+rm -rf "$DATA"
+platform_up
+expect_rc 0 "audit verify on a platform made anew at the same endpoint" "$LAMBDA" audit verify
+check "... whose history is kept apart from the old one" test "$(jq length "$STATE")" -ge 2
+
 done_testing
