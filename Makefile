@@ -29,7 +29,7 @@ fuzz: deps
 	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzzing=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 	@meson compile -C build-fuzz
-	@for t in build-fuzz/tests/fuzz/fuzz_*; do [ -x "$$t" ] || continue; n=$${t##*/fuzz_}; \
+	@for t in build-fuzz/tests/fuzz/fuzz_*; do [ -f "$$t" ] && [ -x "$$t" ] || continue; n=$${t##*/fuzz_}; \
 		mkdir -p build-fuzz/corpus/$$n; echo "== $$n"; \
 		$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
