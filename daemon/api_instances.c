@@ -789,7 +789,9 @@ static bool status_in(const char *status, const char *const set[])
  * stops (up to 15 s), as delete does. */
 void lmd_api_instance_stop(struct lmd_req *rq)
 {
-	static const char *const stoppable[] = { "pending", "awaiting_key", "running", "exited", "failed", NULL };
+	/* Not pending or awaiting_key: before its key arrives an instance has no
+	 * volume, so a stopped one could never start again; delete it instead. */
+	static const char *const stoppable[] = { "running", "exited", "failed", NULL };
 	struct lmd *d = rq->d;
 	struct lm_instance_rec rec;
 	char from[sizeof(rec.status)];
@@ -798,7 +800,11 @@ void lmd_api_instance_stop(struct lmd_req *rq)
 	if (get_own(rq, &rec) < 0)
 		return;
 	if (!status_in(rec.status, stoppable)) {
-		lmd_reply_error(rq->req, 409, "instance %s is %s", rec.id, rec.status);
+		if (strcmp(rec.status, "pending") == 0 || strcmp(rec.status, "awaiting_key") == 0)
+			lmd_reply_error(rq->req, 409, "instance %s is %s: it has no volume yet, so there is "
+					"nothing to stop and keep; delete it instead", rec.id, rec.status);
+		else
+			lmd_reply_error(rq->req, 409, "instance %s is %s", rec.id, rec.status);
 		return;
 	}
 	if (!d->agent) {
@@ -851,7 +857,9 @@ void lmd_api_instance_start(struct lmd_req *rq)
 				     .volume_id = rec.volume_id, .volume_size = rec.volume_size };
 	r = lm_agent_start(d->agent, &launch);
 	if (r == LM_ENOENT) {
-		lmd_reply_error(rq->req, 409, "instance %s has no volume on this node to start from", rec.id);
+		lmd_reply_error(rq->req, 409, "instance %s has no volume on this node to start from (its key "
+				"was never released, or the volume was removed): delete it and create a new one",
+				rec.id);
 		return;
 	}
 	if (r < 0) {

@@ -111,6 +111,9 @@ if [ "$(status_of <<<"$out")" = 201 ]; then
 	jq --arg t "$TOKA" '.token = $t | del(.audit_public_key)' "$CONFIG" >"$T/tenant-a.json" && chmod 600 "$T/tenant-a.json"
 	check "lambda status --json counts the tenant's instance" \
 		bash -c '[ "$("$1" --config "$2" status --json | jq .instances)" = 1 ]' _ "$LAMBDA" "$T/tenant-a.json"
+	out=$(req POST "/v1/instances/$INST/stop" "$TOKA")
+	check "an instance without its key yet is not stopped: 409 that says to delete it" \
+		bash -c '[ "$(tail -n 1 <<<"$1")" = 409 ] && grep -q "delete it instead" <<<"$1"' _ "$out"
 	req DELETE "/v1/instances/$INST" "$TOKA" >/dev/null
 else
 	ok "tenant B cannot see tenant A's instance # SKIP no agent in this build ($(head -n 1 <<<"$out"))"
