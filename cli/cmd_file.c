@@ -393,7 +393,9 @@ static int run(int argc, char **argv, bool enc)
 	if (r < 0) {
 		out_abort(&o);
 		if (!enc && !o.path)
-			cli_error("discard the output already written: the input did not authenticate");
+			cli_error("discard the output already written: %s",
+				  r == LM_EIO || r == LM_ENOMEM ? "decryption stopped before the end of the input"
+								: "the input did not authenticate");
 		cli_fail(r, "%s %s", enc ? "encrypting" : "decrypting", in);
 	}
 out:

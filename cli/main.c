@@ -1,5 +1,6 @@
 /* The lambda command: walks the subcommand tables, prints usage from them
  * at every level and installs the diagnostic printer. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -118,7 +119,7 @@ static int dispatch(char *path, size_t path_size, const struct lm_cmd *cmds, int
 int main(int argc, char **argv)
 {
 	char path[128] = "";
-	int i = 1;
+	int i = 1, ex;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
@@ -139,5 +140,13 @@ int main(int argc, char **argv)
 		}
 	}
 	lm_log_set_handler(print_log, NULL);
-	return dispatch(path, sizeof(path), top_cmds, argc - i, argv + i);
+	ex = dispatch(path, sizeof(path), top_cmds, argc - i, argv + i);
+	/* Output that never reached its destination (a full disk, a closed
+	 * pipe) is a failure, whatever the command made of it. */
+	errno = 0;
+	if ((fflush(stdout) != 0 || ferror(stdout)) && ex == LM_EXIT_OK) {
+		cli_error("writing to standard output: %s", errno ? strerror(errno) : "write error");
+		ex = LM_EXIT_FAIL;
+	}
+	return ex;
 }

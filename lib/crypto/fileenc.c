@@ -138,7 +138,10 @@ int lm_fileenc_header_open(const uint8_t hdr[static LM_FILEENC_HEADER_BYTES], co
 	id_str(want, h.key_id);
 	if (memcmp(h.key_id, key_id, LM_KEY_ID_BYTES) != 0) {
 		id_str(have, key_id);
-		lm_err("wrong key: the file is encrypted for key %s, the key given is %s", want, have);
+		/* The key id is authenticated only by the key it names: a damaged
+		 * header reads as a key nobody has. */
+		lm_err("wrong key: the file is encrypted for key %s, the key given is %s "
+		       "(if no such key exists, the file's header is damaged)", want, have);
 		return LM_EWRONGKEY;
 	}
 	if ((r = lm_secret_new(LM_KEY_BYTES, &key)) < 0)

@@ -24,7 +24,7 @@ kdf() {
 		-kdfopt "info:$2" HKDF | tr -d ':\n' | tr 'A-F' 'a-f'
 }
 
-echo "1..15"
+echo "1..16"
 
 id=$("$LAMBDA" key generate --name "test key" --output k.pem 2>gen.err)
 check "generate exits 0" test $? -eq 0
@@ -65,6 +65,15 @@ check "derived files have mode 600" test "$(mode_of inst.key)" = 600 -a "$(mode_
 "$LAMBDA" key derive k.pem --region us-west-1 --instance inst_abc123 --output slot.key 2>/dev/null
 rc=$?
 check "derive refuses to overwrite (exit 2)" test $rc -eq 2 -a "$(hex_of slot.key)" = "$slot"
+
+if [ -w /dev/full ]; then
+	"$LAMBDA" key show k.pem >/dev/full 2>full.err
+	rc=$?
+	check "show into a full device fails (exit 1) and says so" \
+		test $rc -eq 1 -a -n "$(grep 'writing to standard output' full.err)"
+else
+	ok "show into a full device # SKIP no /dev/full"
+fi
 
 chmod 640 k.pem
 "$LAMBDA" key derive k.pem --region us-west-1 --instance inst_abc123 --output x.key 2>/dev/null
