@@ -43,7 +43,7 @@ static int parse_opts(int argc, char **argv, bool *json, uint64_t *from)
 			}
 		} else {
 			if (ch != '?')
-				cli_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+				cli_error("unknown option '%s'; see '%s --help'", argv[optind - 1], argv[0]);
 			return LM_EXIT_USAGE;
 		}
 	}

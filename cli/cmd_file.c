@@ -362,7 +362,7 @@ static int run(int argc, char **argv, bool enc)
 		}
 	}
 	if (optind != argc - 1 || !key || !out) {
-		cli_error("usage: lambda %s --key KEY IN -o OUT; see 'lambda %s --help'", argv[0], argv[0]);
+		cli_error("usage: %s --key KEY IN -o OUT; see '%s --help'", argv[0], argv[0]);
 		return LM_EXIT_USAGE;
 	}
 	in = argv[optind];

@@ -892,13 +892,13 @@ static int parse_simple(int argc, char **argv, bool *json, bool *keep_volume, co
 			*keep_volume = true;
 		} else {
 			if (ch != '?')
-				cli_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+				cli_error("unknown option '%s'; see '%s --help'", argv[optind - 1], argv[0]);
 			return LM_EXIT_USAGE;
 		}
 	}
 	if (need_id) {
 		if (argc - optind != 1) {
-			cli_error("%s: expects one instance id", argv[0]);
+			cli_error("expected one instance id: %s ID; see '%s --help'", argv[0], argv[0]);
 			return LM_EXIT_USAGE;
 		}
 		*id = argv[optind];

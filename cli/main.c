@@ -89,6 +89,7 @@ static void print_table(FILE *f, const char *path, const struct lm_cmd *cmds)
 
 static int dispatch(char *path, size_t path_size, const struct lm_cmd *cmds, int argc, char **argv)
 {
+	static char prog[160];
 	const struct lm_cmd *c;
 	size_t n = strlen(path);
 
@@ -113,6 +114,10 @@ static int dispatch(char *path, size_t path_size, const struct lm_cmd *cmds, int
 		return LM_EXIT_OK;
 	}
 	optind = 0;	/* handlers parse with getopt_long from a fresh start */
+	/* getopt names the program by argv[0] in its messages: the whole
+	 * command ("lambda key generate: unrecognized option"). */
+	snprintf(prog, sizeof(prog), "lambda %s", path);
+	argv[0] = prog;
 	return c->run(argc, argv);
 }
 
