@@ -171,6 +171,7 @@ static int out_open(struct out_file *o, const char *path, bool force)
 {
 	char dir[PATH_MAX], base[PATH_MAX];
 	struct sigaction sa;
+	struct stat st;
 
 	o->force = force;
 	if (strcmp(path, "-") == 0) {
@@ -179,6 +180,14 @@ static int out_open(struct out_file *o, const char *path, bool force)
 		return 0;
 	}
 	o->path = path;
+	if (!*path) {
+		cli_error("-o: the output file name is empty");
+		return LM_EINVAL;
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cli_error("%s is a directory; give the output file's name", path);
+		return LM_EINVAL;
+	}
 	if (!force && access(path, F_OK) == 0) {
 		cli_error("%s exists; use --force to replace it", path);
 		return LM_EEXIST;
@@ -307,12 +316,20 @@ static int open_in(const char *path, int *fd)
 		*fd = STDIN_FILENO;
 		return 0;
 	}
+	struct stat st;
+
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0) {
 		int e = errno;
 
-		cli_error("%s: %s", path, strerror(e));
+		cli_error("%s: %s", path, *path ? strerror(e) : "the input file name is empty");
 		return e == ENOENT ? LM_ENOENT : LM_EIO;
+	}
+	if (fstat(*fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cli_error("%s is a directory; give a file", path);
+		close(*fd);
+		*fd = -1;
+		return LM_EINVAL;
 	}
 	return 0;
 }

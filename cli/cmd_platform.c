@@ -1,5 +1,6 @@
 /* lambda up / down / status: start, stop and look at the single-node
  * platform (lambdad with its embedded agent) on this machine. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,8 @@ const char g_cli_up_manual[] =
 	"options:\n"
 	"  --data-dir DIR      platform state (default $XDG_DATA_HOME/lambda, else\n"
 	"                      ~/.local/share/lambda)\n"
-	"  --listen ADDR:PORT  listen address (default " DEFAULT_LISTEN ")\n"
+	"  --listen ADDR:PORT  listen address (default " DEFAULT_LISTEN "; IPv6 in\n"
+	"                      brackets: [::1]:7443)\n"
 	"  --foreground        keep lambdad attached to this terminal and log to it;\n"
 	"                      Ctrl-C stops it\n"
 	"  --trace-requests FILE\n"
@@ -46,7 +48,7 @@ const char g_cli_up_manual[] =
 	"                      diagnostic that shows what reaches the control plane\n"
 	"                      (sealed blobs and metadata only)\n"
 	"  --max-instances N   instances one tenant may have, deleted ones aside\n"
-	"                      (lambdad's default: 32)\n"
+	"                      (1 to 1048576; lambdad's default: 32)\n"
 	"\n"
 	"The configuration marks the platform as local and simulated: `lambda create`\n"
 	"then accepts its simulated evidence, which offers no hardware protection, and\n"
@@ -63,8 +65,8 @@ const char g_cli_up_manual[] =
 	"still names only loopback.\n"
 	"\n"
 	"exit status: 0 started, 1 lambdad failed to start (its log is shown),\n"
-	"2 bad options (listen address, data dir), 4 the data dir is in use by a\n"
-	"running lambdad or the listen address is taken.\n"
+	"2 bad options (listen address, data dir, --max-instances), 4 the data dir\n"
+	"is in use by a running lambdad or the listen address is taken.\n"
 	"\n"
 	"example:\n"
 	"  lambda up --data-dir /tmp/lambda --listen 127.0.0.1:8443\n";
@@ -331,9 +333,14 @@ static int check_data_dir(const char *dir)
 	struct dirent *de;
 	bool has_other = false;
 	char path[PATH_MAX + 16];
-	DIR *d = opendir(dir);
+	struct stat st;
+	DIR *d;
 
-	if (!d)
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		cli_error("--data-dir %s is not a directory", dir);
+		return LM_EXIT_USAGE;
+	}
+	if (!(d = opendir(dir)))
 		return LM_EXIT_OK;	/* missing (lambdad makes it) or unreadable (lambdad says so) */
 	while (!has_other && (de = readdir(d)) != NULL)
 		has_other = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
@@ -380,7 +387,7 @@ int cmd_up(int argc, char **argv)
 		case 'l': listen_addr = optarg; break;
 		case 'f': foreground = true; break;
 		case 't': trace = optarg; break;
-		case 'm': max_instances = optarg; break;	/* lambdad checks it */
+		case 'm': max_instances = optarg; break;
 		default: return LM_EXIT_USAGE;
 		}
 	}
@@ -391,6 +398,16 @@ int cmd_up(int argc, char **argv)
 	if (dir_opt && !*dir_opt) {
 		cli_error("--data-dir is empty: give a directory");
 		return LM_EXIT_USAGE;
+	}
+	if (max_instances) {
+		/* The same bounds as lambdad's, checked before anything starts. */
+		char *end;
+		unsigned long long limit = strtoull(max_instances, &end, 10);
+
+		if (!isdigit((unsigned char)*max_instances) || *end || limit < 1 || limit > 1048576) {
+			cli_error("--max-instances %s: expected a number from 1 to 1048576", max_instances);
+			return LM_EXIT_USAGE;
+		}
 	}
 	if (dir_opt ? absolute(dir_opt, dir, sizeof(dir)) < 0 : default_data_dir(dir, sizeof(dir)) < 0) {
 		cli_error("no data dir: give --data-dir or set HOME");
