@@ -124,12 +124,17 @@ static int rotate_file(const char *path, const char *old_key, const char *new_ke
 	if ((r = cli_load_file_kek(old_key, &old_kek, old_id)) < 0 ||
 	    (r = cli_load_file_kek(new_key, &new_kek, new_id)) < 0)
 		goto out;
+	lm_key_id_format(a, old_id);
+	lm_key_id_format(b, new_id);
+	if (memcmp(old_id, new_id, LM_KEY_ID_BYTES) == 0) {
+		cli_error("--old-key and --new-key are the same key (%s); nothing to rotate", a);
+		r = LM_EINVAL;
+		goto out;
+	}
 	if ((r = lm_fileenc_rotate(path, old_kek, old_id, new_kek, new_id)) < 0) {
 		cli_fail(r, "rotating %s", path);
 		goto out;
 	}
-	lm_key_id_format(a, old_id);
-	lm_key_id_format(b, new_id);
 	printf("rotated %s: %s -> %s\n", path, a, b);
 out:
 	lm_secret_free(old_kek);

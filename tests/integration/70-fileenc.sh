@@ -187,6 +187,9 @@ check "instance rotation without a platform: exit 4, says so" sh -c "[ $? = 4 ] 
 check "--reencrypt is refused for a file: exit 2, file unchanged" sh -c "[ $? = 2 ] && cmp -s r r0"
 "$L" key rotate --old-key a.pem --new-key b.pem 2>err
 check "rotate without --file or instance: exit 2" [ $? = 2 ]
+"$L" key rotate --file r --old-key b.pem --new-key b.pem 2>err
+check "rotate to the same key: exit 2, says so, file unchanged" \
+	sh -c "[ $? = 2 ] && grep -q 'same key' err && cmp -s r r0"
 
 # Crash recovery: a journal (DESIGN/docs/formats.md) beside the file, as a
 # rotation interrupted after making it durable would leave.
