@@ -29,7 +29,7 @@ const char cmd_verify_manual[] =
 	"Turin, the Intel SGX Root CA, each pinned by its key).\n"
 	"\n"
 	"EVIDENCE is one of (the kind is detected from the content, never the name):\n"
-	"  - an evidence document (JSON, DESIGN.md section 5, written by 'lambda attest')\n"
+	"  - an evidence document (JSON, docs/formats.md, written by 'lambda attest')\n"
 	"    of any platform: simulated, AMD SEV-SNP, Intel TDX or SGX, TPM 2.0;\n"
 	"  - a raw AMD SEV-SNP ATTESTATION_REPORT (1184 bytes): give its VCEK or VLEK and\n"
 	"    the ASK/ASVK with --cert;\n"

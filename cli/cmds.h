@@ -60,7 +60,7 @@ extern const char cmd_key_rotate_manual[];
 	{ "delete", NULL, g_cli_delete_cmds, NULL, "delete a resource (instance)", NULL }, \
 	{ "stop", NULL, g_cli_stop_cmds, NULL, "stop a resource (instance)", NULL }, \
 	{ "start", NULL, g_cli_start_cmds, NULL, "start a stopped resource again (instance)", NULL }, \
-	{ "logs", cmd_logs, NULL, "ID --encryption-key F [--json]", "decrypt an instance's logs", g_cli_logs_manual }, \
+	{ "logs", cmd_logs, NULL, "ID --encryption-key F [--old-key F]... [--json]", "decrypt an instance's logs", g_cli_logs_manual }, \
 	{ "attest", cmd_attest, NULL, "ID --output F [--nonce HEX]", "save fresh attestation evidence", g_cli_attest_manual }, \
 	{ "verify", cmd_verify, NULL, "EVIDENCE [options] [--json]", "check attestation evidence offline", cmd_verify_manual }, \
 	{ "audit", NULL, g_cli_audit_cmds, NULL, "list and verify the audit log", NULL }, \
