@@ -103,14 +103,15 @@ int cli_load_cmk(const char *path, struct lm_secret **cmk, char key_id[static LM
 	return LM_EXIT_OK;
 }
 
-/* The instance records the public id of the CMK it was created with: a
- * different key is refused here, before it is used, naming the one needed. */
+/* The instance records the public id of its CMK (the one it was created
+ * with, or rotated to): a different key is refused here, before it is
+ * used, naming the one needed. */
 int cli_check_instance_key(const json_t *inst, const char *id, const char *key_path, const char *key_id)
 {
 	const char *inst_key = lm_json_str(inst, "key_id");
 
 	if (inst_key && *inst_key && strcmp(inst_key, key_id) != 0) {
-		cli_error("%s was created with key %s; %s is %s", id, inst_key, key_path, key_id);
+		cli_error("%s is under key %s; %s is %s", id, inst_key, key_path, key_id);
 		return LM_EXIT_KEY;
 	}
 	return LM_EXIT_OK;

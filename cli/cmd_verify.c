@@ -504,6 +504,17 @@ static void build_opts(struct option *o)
 	memset(&o[n + KNOB_OPTS], 0, sizeof(o[0]));
 }
 
+/* An evidence document is a JSON object: its first character that is not
+ * white space is '{'. */
+static bool looks_like_json(const uint8_t *data, size_t size)
+{
+	size_t i = 0;
+
+	while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+		i++;
+	return i < size && data[i] == '{';
+}
+
 /* Reads EVIDENCE (or the TPM files) and verifies it. Returns an exit
  * status; *v is filled when it returns LM_EXIT_OK. */
 static int verify_input(struct verify_args *a, const char *path, struct lm_verdict *v)
@@ -542,9 +553,14 @@ static int verify_input(struct verify_args *a, const char *path, struct lm_verdi
 		rc = LM_EXIT_OK;
 		goto out;
 	}
+	if (!looks_like_json(doc, size)) {
+		cli_error("%s: neither an evidence document (JSON) nor a raw report or quote of a known kind "
+			  "(an SEV-SNP report, a TDX or SGX quote, a TPM quote with --signature): corrupted or "
+			  "truncated?", path);
+		goto out;
+	}
 	if ((r = lm_evidence_parse(doc, size, &ev)) < 0) {
-		cli_fail(r, "%s: neither an evidence document nor a raw report or quote of a known kind "
-			    "(corrupted or truncated?)", path);
+		cli_fail(r, "%s: not a usable evidence document (the message above says why)", path);
 		goto out;
 	}
 document:

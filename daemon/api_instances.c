@@ -99,6 +99,14 @@ static bool valid_name(const char *s, size_t max)
 	return n > 0 && n < max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
+/* A name as an error message may echo it: only valid names are shown. */
+static const char *shown_name(const char *s, size_t max)
+{
+	if (valid_name(s, max))
+		return s;
+	return *s ? "(not a name: a-z, 0-9, '.', '_', '-')" : "(empty)";
+}
+
 static bool valid_key_id(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
@@ -174,17 +182,17 @@ static int check_create(struct lmd_req *rq, uint64_t *volume_size)
 	if (!valid_name(type, sizeof(rec.type)) || !lm_instance_type_find(type)) {
 		type_names(names, sizeof(names));
 		lmd_reply_error(rq->req, 400, "unknown instance type '%.*s': one of %s", (int)sizeof(rec.type),
-				valid_name(type, sizeof(rec.type)) ? type : "?", names);
+				shown_name(type, sizeof(rec.type)), names);
 		return LM_EINVAL;
 	}
 	if (!valid_name(region, sizeof(rec.region)) || strcmp(region, d->opt.region) != 0) {
 		lmd_reply_error(rq->req, 400, "region %.*s is not served here; this platform serves %s",
-				(int)sizeof(rec.region), valid_name(region, sizeof(rec.region)) ? region : "?",
-				d->opt.region);
+				(int)sizeof(rec.region), shown_name(region, sizeof(rec.region)), d->opt.region);
 		return LM_EINVAL;
 	}
 	if (image && !valid_name(image, sizeof(rec.image))) {
-		lmd_reply_error(rq->req, 400, "bad value of 'image'");
+		lmd_reply_error(rq->req, 400, "bad value of 'image': 1 to %zu characters of a-z, 0-9, '.', '_' "
+				"and '-'", sizeof(rec.image) - 1);
 		return LM_EINVAL;
 	}
 	if (key_id && !valid_key_id(key_id)) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -178,7 +179,7 @@ static int set_measurement(struct lm_policy_file *pf, const char *text)
 
 	if (strchr(text, ':')) {
 		for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
-			if (strncmp(text, algs[i].prefix, 7) == 0)
+			if (strncasecmp(text, algs[i].prefix, 7) == 0)	/* "SHA384:" too */
 				want = algs[i].size;
 		if (!want) {
 			lm_err("policy: expect_measurement must be hex or \"sha256:\", \"sha384:\", \"sha512:\" hex");

@@ -68,7 +68,7 @@ check "workload killed by a signal ends failed" test "$(wait_final "$id9")" = fa
 
 # 3. Key mistakes.
 expect_rc 3 "logs with another key" "$LAMBDA" logs "$id1" --encryption-key other.pem
-check "the message names the key needed" err_has "$id1 was created with key $key_id; other.pem is $other_id"
+check "the message names the key needed" err_has "$id1 is under key $key_id; other.pem is $other_id"
 cp key.pem loose.pem
 chmod 644 loose.pem
 expect_rc 3 "create with a key file others can read" "$LAMBDA" create instance --type compute-4x \

@@ -133,7 +133,7 @@ check "the run ended" test "$(wait_final "$id")" = exited
 before=$(status_of "$id")
 expect_rc 3 "start with another master key is refused" "$LAMBDA" start instance "$id" \
 	--encryption-key other.pem -- /bin/true
-check "the message names the key needed" err_has "$id was created with key $key_id; other.pem is $other_id"
+check "the message names the key needed" err_has "$id is under key $key_id; other.pem is $other_id"
 check "the instance is untouched" test "$(status_of "$id")" = "$before"
 # A key whose id the platform does not know (the record lost it): the guest
 # itself refuses the release, and keeps waiting for the right key.

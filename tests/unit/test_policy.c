@@ -88,6 +88,10 @@ static void test_cli_overrides(void **state)
 	assert_int_equal(pf.policy.expect_nonce[1], 3);
 	assert_int_equal(pf.policy.cert_file_count, 2);
 	assert_int_equal(lm_policy_set(&pf, "no_such_knob", "1"), LM_EINVAL);
+	/* The algorithm prefix is case-insensitive, its size still checked. */
+	assert_int_equal(lm_policy_set(&pf, "expect_measurement", "SHA384:" H48), 0);
+	assert_int_equal(pf.policy.expect_measurement_size, 48);
+	assert_int_equal(lm_policy_set(&pf, "expect_measurement", "SHA256:" H48), LM_EFORMAT);
 	lm_policy_file_free(&pf);
 }
 
