@@ -1141,7 +1141,7 @@ static int check_log_end(const json_t *inst, const char *id, uint64_t count, boo
 	if (count == 0)
 		cli_error("%s: log truncated: no records, yet the workload ran (%s)", id, status);
 	else
-		cli_error("%s: log truncated after record %" PRIu64 ": the run's end record is missing", id,
+		cli_error("%s: log truncated after record seq %" PRIu64 ": the run's end record is missing", id,
 			  count - 1);
 	return LM_EXIT_FAIL;
 }
@@ -1163,7 +1163,7 @@ int cmd_logs(int argc, char **argv)
 	json_t *inst = NULL, *out_arr = NULL;
 	char *raw = NULL;
 	const uint8_t *buf;
-	size_t size = 0, off = 0, n = 0;
+	size_t size = 0, off = 0;
 	uint64_t next_seq = 0;
 	bool json = false, is_end = false;
 	int ch, r, ex;
@@ -1247,27 +1247,27 @@ int cmd_logs(int argc, char **argv)
 		uint64_t seq = 0;
 		int stream = 0;
 
-		n++;
 		r = lm_logrec_open(log_key, id, buf + off, size - off, &used, &stream, &seq, &msg, &msg_size);
 		for (size_t i = 0; r == LM_EAUTH && i < old_count; i++)
 			r = lm_logrec_open(old_log[i], id, buf + off, size - off, &used, &stream, &seq, &msg,
 					   &msg_size);
 		if (r == LM_EAUTH) {
-			cli_error("%s: log record %zu failed authentication (tampered, not this instance's key, or "
-				  "written before a key rotation: add --old-key)",
-				  id, n);
+			cli_error("%s: log record seq %" PRIu64 " failed authentication (tampered, not this "
+				  "instance's key, or written before a key rotation: add --old-key)",
+				  id, next_seq);
 			ex = LM_EXIT_FAIL;
 			break;
 		}
 		if (r < 0) {
-			cli_error("%s: log record %zu is truncated or malformed: %s", id, n, lm_strerror(r));
+			cli_error("%s: log record seq %" PRIu64 " is truncated or malformed: %s", id, next_seq,
+				  lm_strerror(r));
 			ex = LM_EXIT_FAIL;
 			break;
 		}
 		off += used;
 		if (stream < 1 || stream > LM_LOGREC_STREAM_END) {
 			lm_free_wiped_size(msg, msg_size);
-			cli_error("%s: log record %zu has unknown stream %d", id, n, stream);
+			cli_error("%s: log record seq %" PRIu64 " has unknown stream %d", id, seq, stream);
 			ex = LM_EXIT_FAIL;
 			break;
 		}
@@ -1296,7 +1296,7 @@ int cmd_logs(int argc, char **argv)
 		}
 		lm_free_wiped_size(msg, msg_size);
 		if (r < 0) {
-			ex = cli_fail(r, "writing log record %zu", n);
+			ex = cli_fail(r, "writing log record seq %" PRIu64, seq);
 			break;
 		}
 	}
@@ -1511,7 +1511,7 @@ const char g_cli_logs_manual[] =
 	"gap or a reordering is reported naming the missing seq. Each run of the\n"
 	"workload ends with an authenticated end record (its exit code); for an\n"
 	"instance that is not running (exited, failed, stopped) the last record\n"
-	"must be one, else \"log truncated after record N\". The tail of a RUNNING\n"
+	"must be one, else \"log truncated after record seq N\". The tail of a RUNNING\n"
 	"instance cannot be proven complete: records may still come, and any that\n"
 	"were dropped from its end look the same.\n"
 	"\n"
