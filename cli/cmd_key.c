@@ -18,8 +18,15 @@
 
 static int refuse_existing(const char *path)
 {
-	if (access(path, F_OK) != 0)
+	struct stat st;
+
+	/* lstat: a link, even to nothing, is never written through. */
+	if (lstat(path, &st) != 0)
 		return 0;
+	if (S_ISLNK(st.st_mode) && access(path, F_OK) != 0) {
+		cli_error("%s is a symbolic link to a missing file; refusing to write through it", path);
+		return LM_EXIT_USAGE;
+	}
 	cli_error("%s already exists; refusing to overwrite it (choose another --output or move the file away)",
 		  path);
 	return LM_EXIT_USAGE;
