@@ -123,27 +123,20 @@ static int parse_header(struct lrd *r, struct spec_alg *algs, uint32_t *alg_coun
 	return 0;
 }
 
-static int extend(struct lm_tpm_bank *b, uint32_t pcr, const uint8_t *digest)
+/* PCR[pcr] = H(PCR[pcr] || digest), with one context kept for the whole
+ * replay (a context per extension cost more than the hashing). */
+static int extend(EVP_MD_CTX *ctx, struct lm_tpm_bank *b, uint32_t pcr, const uint8_t *digest)
 {
 	const EVP_MD *md = lm_tpm_md(b->hash);
-	EVP_MD_CTX *ctx = md ? EVP_MD_CTX_new() : NULL;
-	int r;
 
-	if (!ctx)
-		return md ? LM_ENOMEM : LM_ECRYPTO;
-	r = LM_OSSL(EVP_DigestInit_ex(ctx, md, NULL));
-	if (!r)
-		r = LM_OSSL(EVP_DigestUpdate(ctx, b->pcr[pcr], b->digest_size));
-	if (!r)
-		r = LM_OSSL(EVP_DigestUpdate(ctx, digest, b->digest_size));
-	if (!r)
-		r = LM_OSSL(EVP_DigestFinal_ex(ctx, b->pcr[pcr], NULL));
-	EVP_MD_CTX_free(ctx);
-	return r;
+	if (!md || !EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, b->pcr[pcr], b->digest_size) ||
+	    !EVP_DigestUpdate(ctx, digest, b->digest_size) || !EVP_DigestFinal_ex(ctx, b->pcr[pcr], NULL))
+		return lm_log_ossl("extending a PCR");
+	return 0;
 }
 
-int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, struct lm_tpm_pcrs *out,
-			   struct lm_tpm_eventlog_info *info)
+static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, struct lm_tpm_pcrs *out,
+		  struct lm_tpm_eventlog_info *info)
 {
 	struct spec_alg algs[SPEC_ALGS_MAX];
 	struct lm_tpm_eventlog_info inf;
@@ -228,11 +221,24 @@ int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, struct lm_tpm_pcrs *
 			if (!(p->bank[b].present & (1u << pcr)) && pcr == 0 && inf.has_locality)
 				p->bank[b].pcr[0][p->bank[b].digest_size - 1] = inf.locality;
 			p->bank[b].present |= 1u << pcr;
-			if ((e = extend(&p->bank[b], pcr, digests[k])) < 0)
+			if ((e = extend(ctx, &p->bank[b], pcr, digests[k])) < 0)
 				return e;
 		}
 		inf.touched |= 1u << pcr;
 	}
 	*info = inf;
 	return 0;
+}
+
+int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, struct lm_tpm_pcrs *out,
+			   struct lm_tpm_eventlog_info *info)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int r;
+
+	if (!ctx)
+		return LM_ENOMEM;
+	r = replay(ctx, log, size, out, info);
+	EVP_MD_CTX_free(ctx);
+	return r;
 }
