@@ -249,6 +249,8 @@ static void test_cmk_parse_invalid(void **state)
 		PEM_BEGIN "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd Hh8\n" PEM_END,
 		PEM_BEGIN "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx*dHh8=\n" PEM_END,
 		PEM_BEGIN "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n" PEM_END,
+		/* all zero bytes: no generated key */
+		PEM_BEGIN "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n" PEM_END,
 		/* two blocks, text after the block, text before it */
 		PEM_BEGIN KAT_CMK_B64 "\n" PEM_END PEM_BEGIN KAT_CMK_B64 "\n" PEM_END,
 		PEM_BEGIN KAT_CMK_B64 "\n" PEM_END "\n",
