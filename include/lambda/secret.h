@@ -3,6 +3,7 @@
 #ifndef LAMBDA_SECRET_H
 #define LAMBDA_SECRET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ void lm_memzero(void *p, size_t size);
 
 /* Constant-time comparison; returns 1 when equal, 0 otherwise. */
 int lm_ct_equal(const void *a, const void *b, size_t size);
+
+/* Whether all size bytes at p are zero, in time that does not depend on
+ * where a non-zero byte is. */
+bool lm_is_zero(const void *p, size_t size);
 
 /* Wipes and frees a heap string or buffer of size bytes; NULL is accepted.
  * lm_free_wiped() wipes up to the terminating NUL of a string. */

@@ -18,6 +18,7 @@
 #include "attest/attest_int.h"
 #include "attest/snp_int.h"
 #include "lambda/log.h"
+#include "lambda/secret.h"
 #include "lambda/util.h"
 
 #define CERT_FILE_MAX (1u << 20)
@@ -142,15 +143,6 @@ static void ctx_free(struct snp_ctx *c)
 static const char *key_name(enum lm_snp_signing_key k)
 {
 	return k == LM_SNP_KEY_VCEK ? "VCEK" : k == LM_SNP_KEY_VLEK ? "VLEK" : "no key";
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
 }
 
 /* ---- certificates ---- */
@@ -475,7 +467,7 @@ static void check_chip_id(struct snp_ctx *c, struct lm_verdict *v)
 		lm_verdict_add(v, "chip id", false, "the VCEK has no hwID extension");
 		return;
 	}
-	if (all_zero(c->rep.chip_id, sizeof(c->rep.chip_id))) {
+	if (lm_is_zero(c->rep.chip_id, sizeof(c->rep.chip_id))) {
 		lm_verdict_add(v, "chip id", true, "CHIP_ID masked by the host (all zero); the VCEK is per chip");
 		return;
 	}
@@ -486,7 +478,7 @@ static void check_chip_id(struct snp_ctx *c, struct lm_verdict *v)
 	}
 	lm_hex_encode(hex, c->rep.chip_id, 8);
 	if (memcmp(c->info.hwid, c->rep.chip_id, c->info.hwid_size) != 0 ||
-	    !all_zero(c->rep.chip_id + c->info.hwid_size, sizeof(c->rep.chip_id) - c->info.hwid_size))
+	    !lm_is_zero(c->rep.chip_id + c->info.hwid_size, sizeof(c->rep.chip_id) - c->info.hwid_size))
 		lm_verdict_add(v, "chip id", false, "CHIP_ID %s... is not the VCEK's hwID", hex);
 	else
 		lm_verdict_add(v, "chip id", true, "CHIP_ID %s... is the VCEK's hwID (%zu bytes)", hex,

@@ -26,6 +26,7 @@
 #include "attest/tpm_int.h"
 #include "lambda/json.h"
 #include "lambda/log.h"
+#include "lambda/secret.h"
 #include "lambda/util.h"
 
 #define TPM_ECC_NIST_P256 0x0003u
@@ -34,6 +35,7 @@
 #define AK_REQUIRED (LM_TPMA_FIXED_TPM | LM_TPMA_FIXED_PARENT | LM_TPMA_SENSITIVE_DATA_ORIGIN | \
 		     LM_TPMA_RESTRICTED | LM_TPMA_SIGN)
 #define PCRS_JSON_MAX (1u << 20)
+#define BOOT_PCRS 0x3ffu	/* PCRs 0-9: firmware and boot loader, all in the TCG event log */
 
 static const EVP_MD *tpm_md(uint16_t alg)
 {
@@ -725,6 +727,22 @@ static int check_event_log(const struct tpm_state *st, const struct parts *p, st
 					 info.event_count, lm_tpm_hash_name(want->hash), j);
 				break;
 			}
+		}
+		/* Firmware logs every extension of PCRs 0-7 (TCG PC Client
+		 * Platform Firmware Profile) and boot loaders log theirs into
+		 * 8 and 9 through it: a quoted boot PCR the log never extends
+		 * must still hold its reset value (all zero), or the events
+		 * that explain it were removed. Later PCRs (IMA's 10, ...) are
+		 * measured by the OS into other logs and are not judged. */
+		m = st->q.sel[i].mask & got->present & ~want->present & BOOT_PCRS;
+		for (int j = 0; ok && j < LM_TPM_PCR_MAX; j++) {
+			if (!(m & (1u << j)) || lm_is_zero(got->pcr[j], got->digest_size))
+				continue;
+			ok = false;
+			snprintf(detail, sizeof(detail),
+				 "quoted %s PCR %d holds a measurement, but the event log (%zu events) has no "
+				 "event for it: events were removed",
+				 lm_tpm_hash_name(got->hash), j, info.event_count);
 		}
 	}
 	free(replay);

@@ -72,6 +72,16 @@ int lm_ct_equal(const void *a, const void *b, size_t size)
 	return CRYPTO_memcmp(a, b, size) == 0;
 }
 
+bool lm_is_zero(const void *p, size_t size)
+{
+	const unsigned char *b = p;
+	unsigned char acc = 0;
+
+	for (size_t i = 0; i < size; i++)
+		acc |= b[i];
+	return acc == 0;
+}
+
 void lm_free_wiped_size(void *p, size_t size)
 {
 	if (!p)

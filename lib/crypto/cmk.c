@@ -344,18 +344,12 @@ int lm_cmk_parse(const uint8_t *text, size_t size, struct lm_secret **out, char 
 		lm_err("CMK file: the key body is not 32 bytes of base64");
 		goto out;
 	}
-	{
-		uint8_t any = 0;
-
-		/* A generated key is never all zero: such a file was zeroed
-		 * or is a placeholder, and every key derived from it is known. */
-		for (size_t i = 0; i < LM_KEY_BYTES; i++)
-			any |= cmk->data[i];
-		if (!any) {
-			lm_err("CMK file: the key is all zero bytes, not a generated key (zeroed or a placeholder)");
-			r = LM_EFORMAT;
-			goto out;
-		}
+	/* A generated key is never all zero: such a file was zeroed or is a
+	 * placeholder, and every key derived from it is known. */
+	if (lm_is_zero(cmk->data, LM_KEY_BYTES)) {
+		lm_err("CMK file: the key is all zero bytes, not a generated key (zeroed or a placeholder)");
+		r = LM_EFORMAT;
+		goto out;
 	}
 	if (key_id[0]) {
 		if ((r = key_id_str(have_id, cmk)) < 0)

@@ -279,6 +279,9 @@ static void log_event2(struct buf *b, uint32_t pcr, uint32_t type, const uint8_t
 	le32(b, (uint32_t)size), put(b, data, size);
 }
 
+/* The Spec ID header event of make_log's logs, in bytes. */
+#define LOG_HEADER_BYTES (4 + 4 + 20 + 4 + 16 + 4 + 4 + 4 + 2 * 4 + 1)
+
 /* A log with SHA-1 and SHA-256: StartupLocality (locality), two events
  * into PCR0 (unless locality < -1), one into pcr8, one EV_NO_ACTION into
  * pcr8. */
@@ -477,7 +480,8 @@ struct quote_opts {
 	bool ak_pem;
 	int flip_attest;		/* byte index to flip, or -1 */
 	int flip_pcr;			/* PCR whose value to flip, or -1 */
-	bool log, bad_log;
+	bool log;
+	int bad_log;			/* 1: PCR8's digest flipped; 2: PCR8 not extended by the log */
 	const uint8_t *cert;		/* DER */
 	size_t cert_size;
 };
@@ -512,9 +516,11 @@ static struct lm_evidence *swtpm_doc(const struct quote_opts *o)
 		uint8_t d8[2][32];
 
 		memcpy(d8, g_pcr8, sizeof(d8));
-		if (o->bad_log)
+		if (o->bad_log == 1)
 			d8[0][5] ^= 1;
 		make_log(&log, -2, d8);	/* swtpm's PCR0 saw no firmware */
+		if (o->bad_log == 2)	/* PCR8's one extension becomes EV_NO_ACTION */
+			memcpy(log.b + LOG_HEADER_BYTES + 4, "\x03\x00\x00\x00", 4);
 		parts.event_log = log.b, parts.event_log_size = log.n;
 	}
 	if (o->cert) {
@@ -718,10 +724,19 @@ static void test_swtpm_negatives(void **state)
 		expect_ok(&v, "signature", true);
 	}
 	{	/* an event log that does not replay to PCR8 */
-		struct quote_opts o = { "rsa", "rsa", false, -1, -1, true, true, NULL, 0 };
+		struct quote_opts o = { "rsa", "rsa", false, -1, -1, true, 1, NULL, 0 };
 
 		verify_q(&o, &p, &v);
 		expect_ok(&v, "event log", false);
+		expect_ok(&v, "pcr digest", true);
+	}
+	{	/* a log from which PCR8's event was removed: the measured PCR8
+		 * is explained by nothing */
+		struct quote_opts o = { "rsa", "rsa", false, -1, -1, true, 2, NULL, 0 };
+
+		verify_q(&o, &p, &v);
+		expect_ok(&v, "event log", false);
+		assert_non_null(strstr(find(&v, "event log")->detail, "PCR 8 holds a measurement"));
 		expect_ok(&v, "pcr digest", true);
 	}
 	{	/* a non-restricted signing key signs a quote */
