@@ -291,7 +291,10 @@ static int pcrs_add_bank(const json_t *obj, struct lm_tpm_pcrs *out)
 		char *end = NULL;
 		unsigned long i = strtoul(key, &end, 10);
 
-		if (!key[0] || *end || (key[0] == '0' && key[1]) || i >= LM_TPM_PCR_MAX || !json_is_string(v) ||
+		/* Decimal digits only: strtoul would also take " 5", "+5" and
+		 * "-0", which alias "5" and "0". */
+		if (!key[0] || strspn(key, "0123456789") != strlen(key) || *end || (key[0] == '0' && key[1]) ||
+		    i >= LM_TPM_PCR_MAX || !json_is_string(v) ||
 		    strlen(json_string_value(v)) != 2 * b->digest_size ||
 		    lm_hex_decode(b->pcr[i], b->digest_size, json_string_value(v)) < 0) {
 			lm_err("PCR values: %s PCR \"%s\" must be an index 0..31 with a %zu-byte hex value", name, key,

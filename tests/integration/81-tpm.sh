@@ -106,6 +106,11 @@ expect 1 "no nonce" -- "$lambda" verify "${q[@]}" --pcrs "$tmp/pcrs.json"
 has "NOT VERIFIED: nonce" "no nonce, no freshness"
 expect 1 "wrong PCR value" -- "$lambda" verify "${q[@]}" --pcrs "$tmp/pcrs-bad.json" --nonce 5f1c0ffee0
 has "✗ pcr digest:" "the PCR digest check fails"
+for alias in "+7" " 7" "07"; do
+	sed "s/\"7\":/\"$alias\":/" "$tmp/pcrs.json" >"$tmp/pcrs-alias.json"
+	expect 2 "PCR index \"$alias\" is not a plain decimal index" -- \
+		"$lambda" verify "${q[@]}" --pcrs "$tmp/pcrs-alias.json" --nonce 5f1c0ffee0
+done
 cp "$tmp/q.attest" "$tmp/q-flip.attest"
 printf '\x01' | dd of="$tmp/q-flip.attest" bs=1 seek=60 conv=notrunc 2>/dev/null
 expect 1 "flipped quote byte" -- "$lambda" verify "$tmp/q-flip.attest" --signature "$tmp/q.sig" --ak "$tmp/ak.pub" \
