@@ -408,7 +408,18 @@ int lm_time_parse(const char *s, time_t *out)
 	}
 	if (*p)
 		return LM_EFORMAT;
-	*out = timegm(&tm) - off;
+	{
+		/* strptime takes day 31 of any month: a date that does not
+		 * exist (2025-02-30) would roll over into the next month. */
+		struct tm want = tm, back;
+		time_t t = timegm(&tm);
+
+		if (!gmtime_r(&t, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
+		    back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour || back.tm_min != want.tm_min ||
+		    back.tm_sec != want.tm_sec)
+			return LM_EFORMAT;
+		*out = t - off;
+	}
 	return 0;
 }
 

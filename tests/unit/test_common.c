@@ -69,6 +69,12 @@ static void test_time(void **state)
 	assert_int_equal(lm_time_parse("2026-01-24 10:30:00Z", &t), LM_EFORMAT);
 	assert_int_equal(lm_time_parse("2026-01-24T10:30:00", &t), LM_EFORMAT);
 	assert_int_equal(lm_time_parse("2026-01-24T10:30:00Zjunk", &t), LM_EFORMAT);
+	/* dates that do not exist are refused, not rolled over */
+	assert_int_equal(lm_time_parse("2025-02-30T00:00:00Z", &t), LM_EFORMAT);
+	assert_int_equal(lm_time_parse("2025-04-31T00:00:00Z", &t), LM_EFORMAT);
+	assert_int_equal(lm_time_parse("2025-02-29T00:00:00Z", &t), LM_EFORMAT);
+	assert_int_equal(lm_time_parse("2024-02-29T00:00:00Z", &t), 0);
+	assert_int_equal(lm_time_parse("2025-12-31T23:59:60Z", &t), LM_EFORMAT);
 }
 
 static void test_files(void **state)
