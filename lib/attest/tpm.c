@@ -479,6 +479,15 @@ static void check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct 
 			       st->ak.pub.attributes, name);
 		return;
 	}
+	/* A TPM makes no key with reserved bits, nor a restricted one that
+	 * signs certificates (x509sign needs restricted clear). */
+	if (st->ak.pub.attributes & (LM_TPMA_RESERVED | LM_TPMA_X509SIGN)) {
+		lm_verdict_add(v, "ak", false,
+			       "objectAttributes 0x%08x: reserved bits or x509sign set, which no TPM makes for a "
+			       "restricted signing key; name %s",
+			       st->ak.pub.attributes, name);
+		return;
+	}
 	lm_verdict_add(v, "ak", true, "restricted signing %s key, attributes 0x%08x, name %s",
 		       st->ak.pub.type == LM_TPM_ALG_RSA ? "RSA" : "ECC", st->ak.pub.attributes, name);
 }

@@ -40,6 +40,9 @@
 #define LM_TPMA_RESTRICTED (1u << 16)
 #define LM_TPMA_DECRYPT (1u << 17)
 #define LM_TPMA_SIGN (1u << 18)
+#define LM_TPMA_X509SIGN (1u << 19)
+/* Bits TPM 2.0 Part 2 (TPMA_OBJECT) reserves: 0, 3, 8-9, 12-15, 20-31. */
+#define LM_TPMA_RESERVED 0xfff0f309u
 
 /* Bounds. A selection has at most one entry per supported bank; a TPM has
  * at most 32 PCRs per bank (sizeofSelect <= 4). */

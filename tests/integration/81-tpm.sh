@@ -116,6 +116,18 @@ printf '\x01' | dd of="$tmp/q-flip.attest" bs=1 seek=60 conv=notrunc 2>/dev/null
 expect 1 "flipped quote byte" -- "$lambda" verify "$tmp/q-flip.attest" --signature "$tmp/q.sig" --ak "$tmp/ak.pub" \
 	--pcrs "$tmp/pcrs.json" --nonce 5f1c0ffee0
 has "✗ signature:" "the signature check fails"
+# objectAttributes (TPM2B_PUBLIC: size, type, nameAlg, then 4 bytes, big
+# endian): reserved bit 3, then x509sign (bit 19), set on the same key.
+for at in "9 8" "7 8"; do
+	set -- $at
+	cp "$tmp/ak.pub" "$tmp/ak-attr.pub"
+	python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[int(sys.argv[2])] |= int(sys.argv[3]); open(p,'wb').write(b)" \
+		"$tmp/ak-attr.pub" "$1" "$2"
+	expect 1 "an AK with objectAttributes byte $1 |= $2 (no TPM makes it)" -- \
+		"$lambda" verify "$tmp/q.attest" --signature "$tmp/q.sig" --ak "$tmp/ak-attr.pub" \
+		--pcrs "$tmp/pcrs.json" --nonce 5f1c0ffee0
+	has "✗ ak:" "... fails the ak check"
+done
 expect 2 "quote without --signature" -- "$lambda" verify "$tmp/q.attest" --ak "$tmp/ak.pub" --pcrs "$tmp/pcrs.json"
 expect 2 "raw quote given as a document" -- "$lambda" verify "$tmp/q.attest"
 has "--signature" "the message names the TPM options"
