@@ -101,6 +101,7 @@ struct dcap_ctx {
 	bool col_loaded;
 	STACK_OF(X509) *pool;		/* untrusted: quote chain, collateral, cert files */
 	X509 *pck;			/* leaf of the quote's chain */
+	int quote_first, quote_count;	/* the quote's own certificates in pool */
 	STACK_OF(X509) *pck_chain;	/* verified chain, leaf first */
 	struct lm_pck_info pck_info;
 	bool has_pck_info;
@@ -461,6 +462,8 @@ static void certs_free(void *p)
 /* Adds references to certs to the pool; the first is the PCK. */
 static int pool_push(struct dcap_ctx *c, STACK_OF(X509) *certs)
 {
+	c->quote_first = sk_X509_num(c->pool);
+	c->quote_count = sk_X509_num(certs);
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *x = sk_X509_value(certs, i);
 
@@ -566,6 +569,63 @@ static int load_material(struct dcap_ctx *c)
 
 /* ---- checks ---- */
 
+/* Whether x is chain member j re-issued: the same subject and key, and
+ * signed by the key of member j + 1 (a root: its own). */
+static bool reissue_of(X509 *x, STACK_OF(X509) *chain, int j)
+{
+	X509 *m = sk_X509_value(chain, j);
+	X509 *issuer = j + 1 < sk_X509_num(chain) ? sk_X509_value(chain, j + 1) : m;
+	bool ok = X509_NAME_cmp(X509_get_subject_name(x), X509_get_subject_name(m)) == 0 &&
+		  EVP_PKEY_eq(X509_get0_pubkey(x), X509_get0_pubkey(m)) == 1 &&
+		  X509_verify(x, X509_get0_pubkey(issuer)) == 1;
+
+	ERR_clear_error();
+	return ok;
+}
+
+/* The quote carries its whole chain (PCK, CA, root) as PEM: every block
+ * must parse, and every certificate must be one of the verified chain (or
+ * a re-issue of one, validly signed), so a damaged or foreign CA or root in
+ * the quote is refused even where the collateral supplied the genuine one,
+ * as Intel's QVL does. */
+static bool quote_chain_is_verified(const struct dcap_ctx *c, char *why, size_t why_size)
+{
+	static const char begin[] = "-----BEGIN ";	/* any PEM block: each must be a certificate */
+	const uint8_t *p = c->q.cert_data, *end = p + c->q.cert_size;
+	int blocks = 0;
+
+	while (p < end && (p = memmem(p, (size_t)(end - p), begin, sizeof(begin) - 1))) {
+		blocks++;
+		p += sizeof(begin) - 1;
+	}
+	if (blocks != c->quote_count) {
+		snprintf(why, why_size, "%d of its %d PEM blocks are certificates that parse", c->quote_count, blocks);
+		return false;
+	}
+	/* Type 5 is the whole chain: a block whose marker was damaged is
+	 * skipped by any PEM reader, so count what must be there. */
+	if (c->quote_count != 3) {
+		snprintf(why, why_size, "%d certificates, expected PCK, CA and root", c->quote_count);
+		return false;
+	}
+	for (int i = 0; i < c->quote_count; i++) {
+		X509 *x = sk_X509_value(c->pool, c->quote_first + i);
+		bool found = false;
+
+		for (int j = 0; j < sk_X509_num(c->pck_chain) && !found; j++)
+			found = X509_cmp(x, sk_X509_value(c->pck_chain, j)) == 0 || reissue_of(x, c->pck_chain, j);
+		if (!found) {
+			char cn[80];
+
+			cn_of(X509_get_subject_name(x), cn, sizeof(cn));
+			snprintf(why, why_size, "certificate %d (\"%s\") is not the one the chain verified with", i + 1,
+				 cn);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void check_pck_chain(struct dcap_ctx *c)
 {
 	char why[200], issuer[80];
@@ -605,6 +665,11 @@ static void check_pck_chain(struct dcap_ctx *c)
 		}
 	} else if (!chain_verify(c, c->pck, &c->pck_chain, why, sizeof(why))) {
 		lm_verdict_add(c->v, "pck chain", false, "PCK certificate: %s", why);
+		return;
+	} else if (!quote_chain_is_verified(c, why, sizeof(why))) {
+		lm_verdict_add(c->v, "pck chain", false, "the quote's certification data: %s", why);
+		sk_X509_pop_free(c->pck_chain, X509_free);
+		c->pck_chain = NULL;
 		return;
 	} else if (c->pck_cacheable) {
 		struct pck_entry *e = calloc(1, sizeof(*e));

@@ -455,6 +455,8 @@ struct qopt {
 	uint16_t qe_isvsvn;
 	uint32_t sig_len_delta;	/* added to the declared signature data length */
 	size_t trailing;	/* bytes appended after the quote */
+	X509 *quote_root;	/* the root in the quote's chain: NULL g_root */
+	bool no_quote_root;	/* the quote's chain stops at the CA */
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -472,7 +474,8 @@ static void put32(uint8_t *p, uint32_t v)
 static uint8_t *make_quote(const struct qopt *o, size_t *size)
 {
 	size_t body_size = o->tdx ? (o->td15 ? 648 : 584) : 384, n = 0, chain_size;
-	char *pck_pem = pem_of(g_pck), *ca_pem = pem_of(g_ca), *root_pem = pem_of(g_root), *chain;
+	char *pck_pem = pem_of(g_pck), *ca_pem = pem_of(g_ca), *chain;
+	char *root_pem = o->no_quote_root ? strdup("") : pem_of(o->quote_root ? o->quote_root : g_root);
 	uint8_t *q, auth[32], qe[384], md[32], *sigdata;
 	size_t qe_part, sig_size;
 
@@ -756,6 +759,42 @@ static void test_trailing_bytes_ignored(void **state)
 }
 
 /* ---- each check failing ---- */
+
+/* The chain inside the quote must be the one that verified: a look-alike
+ * root there fails even with the genuine root given, a missing one too;
+ * the genuine root re-issued (same name and key, self-signed) is fine. */
+static void test_quote_chain_copy(void **state)
+{
+	EVP_PKEY *other = p256();
+	struct cert_opt lookalike = { "Intel SGX Root CA", NULL, other, other, 1, T0 - 1000 * DAY, T0 + 9000 * DAY,
+				      true, NULL, 0 };
+	struct cert_opt reissue = { "Intel SGX Root CA", NULL, g_root_key, g_root_key, 77, T0 - 500 * DAY,
+				    T0 + 9500 * DAY, true, NULL, 0 };
+	struct qopt o = q_tdx4;
+	struct run r = { 0 };
+	struct coll c;
+
+	(void)state;
+	default_coll(&c, true);
+	o.quote_root = make_cert(&lookalike);
+	run_quote(&r, &o, &c, true);
+	expect_fail(&r, "pck chain", false);	/* and the CRL checks that need its chain */
+	assert_non_null(strstr(find_check(&r.v, "pck chain")->detail, "not the one the chain verified with"));
+	X509_free(o.quote_root);
+
+	memset(&r, 0, sizeof(r));
+	o.quote_root = make_cert(&reissue);
+	run_quote(&r, &o, &c, true);
+	expect_ok(&r, "UpToDate");
+	X509_free(o.quote_root);
+
+	memset(&r, 0, sizeof(r));
+	o.quote_root = NULL;
+	o.no_quote_root = true;
+	run_quote(&r, &o, &c, true);
+	expect_fail(&r, "pck chain", false);
+	EVP_PKEY_free(other);
+}
 
 static void test_lookalike_root(void **state)
 {
@@ -1447,6 +1486,7 @@ int main(void)
 		cmocka_unit_test(test_sgx_v3_ok),
 		cmocka_unit_test(test_trailing_bytes_ignored),
 		cmocka_unit_test(test_lookalike_root),
+		cmocka_unit_test(test_quote_chain_copy),
 		cmocka_unit_test(test_quote_byte_flipped),
 		cmocka_unit_test(test_qe_report_signature),
 		cmocka_unit_test(test_qe_report_data),
