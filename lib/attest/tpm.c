@@ -516,7 +516,9 @@ static void check_ak_name(const struct tpm_state *st, const struct parts *p, str
 }
 
 /* A raw RSASSA signature (as some clouds publish it) is taken when it has
- * exactly the modulus size, with the AK's scheme hash or SHA-256. */
+ * exactly the modulus size, with the AK's scheme hash or SHA-256. No
+ * TPMT_SIGNATURE has that size: an RSA one is 6 bytes longer, an ECDSA one
+ * far shorter, so this is tried first. */
 static bool raw_rsa_signature(const struct tpm_state *st, const struct parts *p, struct lm_tpm_signature *sig)
 {
 	if (!st->has_ak || EVP_PKEY_get_base_id(st->ak.key) != EVP_PKEY_RSA ||
@@ -546,12 +548,11 @@ static int check_signature(struct tpm_state *st, const struct lm_evidence *ev, c
 		lm_verdict_add(v, "signature", false, "no TPMT_SIGNATURE (platform_info.signature)");
 		return 0;
 	}
-	if (lm_tpm_signature_parse(p->sig_raw, p->sig_raw_size, &st->sig) < 0) {
-		if (!raw_rsa_signature(st, p, &st->sig)) {
-			lm_verdict_add(v, "signature", false, "not a valid TPMT_SIGNATURE (RSASSA, RSAPSS or ECDSA)");
-			return 0;
-		}
+	if (raw_rsa_signature(st, p, &st->sig)) {
 		raw = true;
+	} else if (lm_tpm_signature_parse(p->sig_raw, p->sig_raw_size, &st->sig) < 0) {
+		lm_verdict_add(v, "signature", false, "not a valid TPMT_SIGNATURE (RSASSA, RSAPSS or ECDSA)");
+		return 0;
 	}
 	st->has_sig = true;
 	if (!st->has_ak) {
@@ -1444,8 +1445,9 @@ int lm_tpm_evidence_make(const struct lm_tpm_parts *in, struct lm_evidence **out
 	} else if ((r = ak_load(in->ak_public, in->ak_public_size, &ak)) < 0) {
 		goto out;
 	}
-	if (lm_tpm_signature_parse(in->signature, in->signature_size, &sig) < 0 &&
-	    (EVP_PKEY_get_base_id(ak.key) != EVP_PKEY_RSA || in->signature_size != (size_t)EVP_PKEY_get_size(ak.key))) {
+	/* A raw RSA signature of the AK's size first, as check_signature does. */
+	if ((EVP_PKEY_get_base_id(ak.key) != EVP_PKEY_RSA || in->signature_size != (size_t)EVP_PKEY_get_size(ak.key)) &&
+	    lm_tpm_signature_parse(in->signature, in->signature_size, &sig) < 0) {
 		lm_err("signature: neither a TPMT_SIGNATURE nor a raw RSA signature of the AK's size");
 		r = LM_EFORMAT;
 		goto out;
