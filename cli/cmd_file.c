@@ -38,7 +38,8 @@ const char cmd_encrypt_manual[] =
 	"  -o, --output OUT        where to write; - for standard output\n"
 	"  --segment-size N        plaintext bytes per segment, 4096..16777216; a K or M\n"
 	"                          suffix multiplies by 1024 or 1048576 (default 64K)\n"
-	"  -f, --force             replace OUT if it exists (default: refuse)\n"
+	"  -f, --force             replace OUT if it is an existing regular file\n"
+	"                          (default: refuse; devices, FIFOs and links never)\n"
 	"\n"
 	"exit status:\n"
 	"  0  encrypted\n"
@@ -72,7 +73,8 @@ const char cmd_decrypt_manual[] =
 	"                          authentic prefix and fails only at the end, with a\n"
 	"                          non-zero exit status: the consumer must discard\n"
 	"                          everything it received unless the status is 0.\n"
-	"  -f, --force             replace OUT if it exists (default: refuse)\n"
+	"  -f, --force             replace OUT if it is an existing regular file\n"
+	"                          (default: refuse; devices, FIFOs and links never)\n"
 	"\n"
 	"exit status:\n"
 	"  0  decrypted; the whole input authenticated\n"
@@ -184,8 +186,12 @@ static int out_open(struct out_file *o, const char *path, bool force)
 		cli_error("-o: the output file name is empty");
 		return LM_EINVAL;
 	}
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		cli_error("%s is a directory; give the output file's name", path);
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* --force replaces a file by renaming over it: a device, FIFO,
+		 * socket, directory or link would be replaced, not written. */
+		cli_error("%s is not a regular file (%s); give a file name, or - for standard output", path,
+			  S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" :
+			  S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
 		return LM_EINVAL;
 	}
 	if (!force && access(path, F_OK) == 0) {

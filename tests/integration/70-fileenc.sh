@@ -149,6 +149,9 @@ echo old > out
 check "existing output refused without --force (exit 2, untouched)" sh -c "[ $? = 2 ] && [ \"\$(cat out)\" = old ]"
 "$L" decrypt --key a.pem base -o out --force 2>err && cmp -s out p
 check "--force replaces it" [ $? = 0 ]
+mkfifo fifo && "$L" decrypt --key a.pem base -o fifo --force 2>err
+check "--force never replaces a FIFO (exit 2, still a FIFO)" sh -c "[ $? = 2 ] && [ -p fifo ]"
+rm -f fifo
 rm -f out
 "$L" encrypt --key a.pem --segment-size 1000 p -o out 2>err
 check "encrypt: bad --segment-size is exit 2, no output" sh -c "[ $? = 2 ] && [ ! -e out ]"
