@@ -1295,25 +1295,37 @@ int lm_agent_stop(struct lm_agent *agent, const char *instance_id)
 	return 0;
 }
 
+bool lm_agent_has_volume(struct lm_agent *agent, const char *instance_id)
+{
+	char *dir, *image;
+	struct stat st;
+	bool has;
+
+	if (!agent || !is_valid_id(instance_id))
+		return false;
+	dir = instance_dir(agent, instance_id);
+	image = dir ? path_join(dir, "volume.img") : NULL;
+	has = image && lstat(image, &st) == 0 && S_ISREG(st.st_mode);
+	free(image);
+	free(dir);
+	return has;
+}
+
 int lm_agent_start(struct lm_agent *agent, const struct lm_launch *launch)
 {
-	char *dir = NULL, *image = NULL;
+	char *dir = NULL;
 	uint64_t seq = 0;
 	struct guest *g;
-	struct stat st;
 	int r;
 
 	if (!agent || !launch || !is_valid_id(launch->instance_id))
 		return LM_EINVAL;
-	dir = instance_dir(agent, launch->instance_id);
-	image = dir ? path_join(dir, "volume.img") : NULL;
-	if (!image) {
-		r = LM_ENOMEM;
-		goto out;
+	if (!lm_agent_has_volume(agent, launch->instance_id)) {
+		lm_err("instance %s: no volume image to start from", launch->instance_id);
+		return LM_ENOENT;
 	}
-	if (lstat(image, &st) != 0 || !S_ISREG(st.st_mode)) {
-		lm_err("instance %s: no volume image to start from (%s)", launch->instance_id, image);
-		r = LM_ENOENT;
+	if (!(dir = instance_dir(agent, launch->instance_id))) {
+		r = LM_ENOMEM;
 		goto out;
 	}
 	/* A guest that outlived its workload (exited, failed) still runs. */
@@ -1327,7 +1339,6 @@ int lm_agent_start(struct lm_agent *agent, const struct lm_launch *launch)
 	}
 	r = agent_launch(agent, launch, true, seq);
 out:
-	free(image);
 	free(dir);
 	return r;
 }

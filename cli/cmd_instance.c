@@ -1560,7 +1560,7 @@ static const char stop_manual[] =
 	"Options:\n"
 	"  --json    print the instance as JSON\n"
 	"\n"
-	"An instance still pending or awaiting its key has no volume yet: it is\n"
+	"An instance pending or awaiting its first key has no volume yet: it is\n"
 	"not stopped (nothing could start from it again); delete it instead.\n"
 	"\n"
 	"Exit status: 0 stopped, 1 the platform refused (already stopped, or no\n"

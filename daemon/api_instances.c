@@ -797,9 +797,7 @@ static bool status_in(const char *status, const char *const set[])
  * stops (up to 15 s), as delete does. */
 void lmd_api_instance_stop(struct lmd_req *rq)
 {
-	/* Not pending or awaiting_key: before its key arrives an instance has no
-	 * volume, so a stopped one could never start again; delete it instead. */
-	static const char *const stoppable[] = { "running", "exited", "failed", NULL };
+	static const char *const stoppable[] = { "pending", "awaiting_key", "running", "exited", "failed", NULL };
 	struct lmd *d = rq->d;
 	struct lm_instance_rec rec;
 	char from[sizeof(rec.status)];
@@ -808,15 +806,19 @@ void lmd_api_instance_stop(struct lmd_req *rq)
 	if (get_own(rq, &rec) < 0)
 		return;
 	if (!status_in(rec.status, stoppable)) {
-		if (strcmp(rec.status, "pending") == 0 || strcmp(rec.status, "awaiting_key") == 0)
-			lmd_reply_error(rq->req, 409, "instance %s is %s: it has no volume yet, so there is "
-					"nothing to stop and keep; delete it instead", rec.id, rec.status);
-		else
-			lmd_reply_error(rq->req, 409, "instance %s is %s", rec.id, rec.status);
+		lmd_reply_error(rq->req, 409, "instance %s is %s", rec.id, rec.status);
 		return;
 	}
 	if (!d->agent) {
 		lmd_reply_error(rq->req, 503, "this node has no agent");
+		return;
+	}
+	/* Before its first key an instance has no volume: stopped, it could
+	 * never start again. One started again, or being rotated, has one. */
+	if ((strcmp(rec.status, "pending") == 0 || strcmp(rec.status, "awaiting_key") == 0) &&
+	    !lm_agent_has_volume(d->agent, rec.id)) {
+		lmd_reply_error(rq->req, 409, "instance %s is %s and has no volume yet, so there is nothing to "
+				"stop and keep; delete it instead", rec.id, rec.status);
 		return;
 	}
 	if ((r = lm_agent_stop(d->agent, rec.id)) < 0 && r != LM_ENOENT) {

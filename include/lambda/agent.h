@@ -95,6 +95,10 @@ LM_MUST_CHECK int lm_agent_delete(struct lm_agent *agent, const char *instance_i
  * the instance as stopped. LM_ENOENT when the node has no such instance. */
 LM_MUST_CHECK int lm_agent_stop(struct lm_agent *agent, const char *instance_id);
 
+/* Whether the node holds a volume image of instance_id (the guest makes
+ * it once its key arrives). */
+bool lm_agent_has_volume(struct lm_agent *agent, const char *instance_id);
+
 /* Relaunches the guest of an instance whose volume image exists (after a
  * stop, an exit or a failure); a guest still running is stopped first, as
  * by lm_agent_stop. The guest unlocks the existing volume and never makes

@@ -143,6 +143,8 @@ expect_rc 3 "a key that does not open the volume is refused by the guest" "$LAMB
 	--encryption-key other.pem --timeout 60 -- /bin/true
 check "the message says the key is wrong" err_has "wrong key: the released key does not unlock this instance's volume"
 check "the instance still awaits its key" test "$(status_of "$id")" = awaiting_key
+expect_rc 0 "an instance awaiting its key with a volume can be stopped" "$LAMBDA" stop instance "$id"
+check "... and is stopped" test "$(status_of "$id")" = stopped
 start "$id" -- /bin/sh -c 'echo "again: $(cat /data/note)"'
 check "the right key then works (exit $rc)" test "$rc" = 0
 check "and reads the volume" wait_logs "$id" "again: $mark"
