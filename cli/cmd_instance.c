@@ -848,11 +848,15 @@ int cmd_create_instance(int argc, char **argv)
 		ex = LM_EXIT_FAIL;
 		goto out;
 	}
-	if (isatty(STDERR_FILENO) || g_cli_verbose)
-		fprintf(stderr, "%s: created (%s, %s, key %s)\n", id, o.type, o.region, key_id);
+	/* Always, on stderr: if this command is interrupted or fails from
+	 * here on, the instance exists and this names it. */
+	fprintf(stderr, "%s: created (%s, %s, key %s)\n", id, o.type, o.region, key_id);
 
 	/* 2.-5. */
 	ex = attest_release_run(c, &o, &cmk, id, region, volume_id, lm_json_str(inst, "status"), deadline);
+	if (ex != LM_EXIT_OK)
+		cli_error("%s was created and is left as it is: 'lambda get instance %s' shows it, "
+			  "'lambda delete instance %s' removes it", id, id, id);
 out:
 	lm_secret_free(cmk);
 	json_decref(body);
