@@ -76,6 +76,7 @@ struct guest {
 	char status[16];		/* pending, awaiting_key, running, exited, failed */
 	bool is_reaped;
 	bool is_deleting;		/* no more reports or requests */
+	bool is_draining;		/* halted: only its last log records are taken */
 	bool is_free_later;		/* deleted while a callback held it */
 	bool is_rotating;		/* a rotate request is outstanding */
 	uint64_t rot_done, rot_total;	/* its last progress report */
@@ -433,7 +434,7 @@ static int on_guest_frame(void *ctx, json_t *msg)
 	struct guest *g = ctx;
 	const char *event = lm_json_str(msg, "event");
 
-	if (g->is_deleting)
+	if (g->is_deleting && !(g->is_draining && event && strcmp(event, "log") == 0))
 		return 0;
 	return event ? guest_event(g, event, msg) : guest_reply(g, msg);
 }
@@ -455,7 +456,7 @@ static void guest_consume(struct guest *g)
 {
 	struct evbuffer *in;
 
-	while (g->bev && !g->is_deleting) {
+	while (g->bev && (!g->is_deleting || g->is_draining)) {
 		size_t n;
 		uint8_t *data;
 		int r;
@@ -1142,6 +1143,26 @@ int lm_agent_rotation_progress(struct lm_agent *agent, const char *instance_id, 
 /* Stops g (the stop request, then SIGKILL after ms), answers its pending
  * requests with LM_ESTATE and unlinks it from the agent; no status report
  * follows. g is freed, or later when a callback still holds it. */
+/* Once the guest is gone: the log records it wrote while stopping (the
+ * loop was not running to read them, and its end record is among them). */
+static void guest_drain_logs(struct guest *g)
+{
+	int fd = g->bev ? bufferevent_getfd(g->bev) : -1;
+	struct evbuffer *in;
+
+	if (fd < 0)
+		return;
+	/* The bufferevent keeps the end of its input frozen so only it fills
+	 * it; the channel is closed right after, so take over (as for stop). */
+	in = bufferevent_get_input(g->bev);
+	evbuffer_unfreeze(in, 0);
+	while (evbuffer_read(in, fd, 65536) > 0)
+		;
+	g->is_draining = true;
+	guest_consume(g);
+	g->is_draining = false;
+}
+
 static void guest_halt(struct lm_agent *agent, struct guest *g, uint64_t ms, const char *why)
 {
 	uint64_t deadline = lm_now_ms() + ms;
@@ -1154,6 +1175,7 @@ static void guest_halt(struct lm_agent *agent, struct guest *g, uint64_t ms, con
 			guest_kill_wait(g);
 		}
 	}
+	guest_drain_logs(g);
 	guest_close_channel(g);
 	guest_fail_pending(g, LM_ESTATE, why, true);
 	for (struct guest **pp = &agent->guests; *pp; pp = &(*pp)->next)

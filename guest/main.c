@@ -813,29 +813,42 @@ out:
 	return r;
 }
 
-/* Sends what the workload wrote before it exited, then the exit event. */
-static int workload_reaped(struct guest *g, int wstatus)
+/* A shell's exit code: the status, or 128 + the signal. */
+static int exit_code_of(int wstatus)
 {
-	const char *status;
-	int code, r = 0;
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return -1;
+}
+
+/* Sends what is left in the workload's pipes once it is gone (its writers
+ * are gone: what is left is in the pipes). LM_EIO when the channel failed. */
+static int drain_streams(struct guest *g)
+{
+	int r = 0;
 
 	for (int i = 0; i < STREAMS && r == 0; i++)
 		while (g->out_fd[i] >= 0 && r == 0) {
 			struct pollfd pfd = { .fd = g->out_fd[i], .events = POLLIN };
 
-			/* The writers are gone: what is left is in the pipe. */
 			if (poll(&pfd, 1, 0) <= 0)
 				break;
 			r = pump_stream(g, i);
 		}
+	return r;
+}
+
+/* Sends what the workload wrote before it exited, then the exit event. */
+static int workload_reaped(struct guest *g, int wstatus)
+{
+	const char *status;
+	int code = exit_code_of(wstatus), r;
+
+	r = drain_streams(g);
 	for (int i = 0; i < STREAMS; i++)
 		close_fd(&g->out_fd[i]);
-	if (WIFEXITED(wstatus))
-		code = WEXITSTATUS(wstatus);
-	else if (WIFSIGNALED(wstatus))
-		code = 128 + WTERMSIG(wstatus);
-	else
-		code = -1;
 	status = code == 0 ? "exited" : "failed";
 	lm_info("workload %s with code %d", status, code);
 	if (r == 0)
@@ -877,6 +890,11 @@ static void workload_stop(struct guest *g)
 	(void)g->rt->kill(g->wl);
 	while (waitpid(g->wl_pid, &st, 0) < 0 && errno == EINTR)
 		;
+	/* What it wrote, then the end record, as when it exits by itself: a
+	 * stopped run's log is complete. The channel may be gone already
+	 * (lambdad died): then nothing more can be told. */
+	if (drain_streams(g) == 0)
+		(void)send_end_record(g, exit_code_of(st));
 	for (int i = 0; i < STREAMS; i++)
 		close_fd(&g->out_fd[i]);
 	close_fd(&g->wl_pidfd);

@@ -96,6 +96,8 @@ expect_rc 1 "start refuses a running instance" "$LAMBDA" start instance "$id" --
 check "the refusal says why" err_has "only exited, failed or stopped"
 expect_rc 0 "stop a running instance" "$LAMBDA" stop instance "$id"
 check "its status is stopped" test "$(status_of "$id")" = stopped
+expect_rc 0 "the log of a stopped run is complete (its end record is there)" \
+	"$LAMBDA" logs "$id" --encryption-key key.pem
 check "no mount or loop device of it is left after stop" no_leftovers "$id"
 expect_rc 1 "stopping it again is refused" "$LAMBDA" stop instance "$id"
 start "$id" -- /bin/sh -c 'echo "two: $(cat /data/two)"'
