@@ -21,6 +21,8 @@
 #include "lambda/json.h"
 #include "lambda/util.h"
 
+#define AUDIT_PAGE 5000	/* events per request */
+
 static int parse_opts(int argc, char **argv, bool *json, uint64_t *from)
 {
 	static const struct option lo[] = {
@@ -54,19 +56,48 @@ static int parse_opts(int argc, char **argv, bool *json, uint64_t *from)
 	return LM_EXIT_OK;
 }
 
+/* Fetches the log from seq from (0: all) in pages of AUDIT_PAGE events, so
+ * that no reply grows with the log; *out is the last page's answer (its
+ * public key and checkpoint) with the events of every page. */
 static int fetch_audit(uint64_t from, json_t **out)
 {
 	struct lm_client *c = NULL;
-	char path[64];
+	json_t *all = json_array(), *page = NULL, *events;
+	uint64_t next = from > 0 ? from : 1;
+	char path[96];
+	size_t n;
 	int r;
 
+	if (!all)
+		return LM_ENOMEM;
 	if ((r = cli_connect(&c)) < 0)
-		return r;
-	if (from > 0)
-		snprintf(path, sizeof(path), "/v1/audit?from=%" PRIu64, from);
-	else
-		snprintf(path, sizeof(path), "/v1/audit");
-	r = cli_api(c, "GET", path, NULL, out);
+		goto out;
+	for (;;) {
+		json_decref(page);
+		page = NULL;
+		snprintf(path, sizeof(path), "/v1/audit?from=%" PRIu64 "&limit=%d", next, AUDIT_PAGE);
+		if ((r = cli_api(c, "GET", path, NULL, &page)) < 0)
+			goto out;
+		events = json_object_get(page, "events");
+		n = json_array_size(events);
+		if (!json_is_array(events) || json_array_extend(all, events) < 0)
+			break;		/* the caller reports what is missing */
+		if (n < AUDIT_PAGE)
+			break;
+		next = (uint64_t)json_integer_value(json_object_get(json_array_get(events, n - 1), "seq")) + 1;
+		if (next <= 1) {
+			r = LM_EFORMAT;
+			cli_error("the platform sent an audit event without a sequence number");
+			goto out;
+		}
+	}
+	if (json_is_array(json_object_get(page, "events")))
+		json_object_set(page, "events", all);
+	*out = page;
+	page = NULL;
+out:
+	json_decref(page);
+	json_decref(all);
 	lm_client_free(c);
 	return r;
 }

@@ -17,13 +17,16 @@ static json_t *hex_json(const uint8_t *data, size_t size)
 	return json_string(hex);
 }
 
+/* The largest page of GET /v1/audit?limit=N: about 3 MiB of JSON. */
+#define AUDIT_PAGE_MAX 10000
+
 void lmd_api_audit(struct lmd_req *rq)
 {
 	struct lm_audit_event *ev = NULL;
 	struct lm_audit_checkpoint cp;
 	size_t count = 0;
-	char *from = lmd_query_get(rq, "from"), *end;
-	unsigned long long seq = 1;
+	char *from = lmd_query_get(rq, "from"), *limit_text = lmd_query_get(rq, "limit"), *end;
+	unsigned long long seq = 1, limit = 0;
 	json_t *events, *doc;
 	int r;
 
@@ -39,7 +42,15 @@ void lmd_api_audit(struct lmd_req *rq)
 			goto out;
 		}
 	}
-	if ((r = lm_store_audit_list(rq->d->store, seq, 0, &ev, &count)) < 0) {
+	if (limit_text) {
+		errno = 0;
+		limit = strtoull(limit_text, &end, 10);
+		if (errno || *end || !*limit_text || limit_text[0] == '-' || limit < 1 || limit > AUDIT_PAGE_MAX) {
+			lmd_reply_error(rq->req, 400, "bad value of 'limit': 1 to %d events", AUDIT_PAGE_MAX);
+			goto out;
+		}
+	}
+	if ((r = lm_store_audit_list(rq->d->store, seq, (size_t)limit, &ev, &count)) < 0) {
 		lmd_reply_code(rq->req, r, "cannot read the audit log");
 		goto out;
 	}
@@ -74,4 +85,5 @@ void lmd_api_audit(struct lmd_req *rq)
 out:
 	free(ev);
 	free(from);
+	free(limit_text);
 }

@@ -119,6 +119,9 @@ else
 	ok "tenant B cannot see tenant A's instance # SKIP no agent in this build ($(head -n 1 <<<"$out"))"
 fi
 
+check "GET /v1/audit?limit=1 answers one event" \
+	bash -c '[ "$(head -n -1 <<<"$1" | jq ".events | length")" = 1 ]' _ "$(req GET '/v1/audit?from=2&limit=1' "$ADMIN")"
+check "a limit of 0: 400" test "$(req GET '/v1/audit?limit=0' "$ADMIN" | status_of)" = 400
 audit=$(req GET /v1/audit "$ADMIN")
 check "the audit log records refusals and tenants, metadata only" \
 	bash -c 'grep -q "\"event_type\":\"auth.refused\",\"actor\":\"anonymous\"" <<<"$1" &&
