@@ -77,6 +77,7 @@ struct guest {
 	bool is_reaped;
 	bool is_deleting;		/* no more reports or requests */
 	bool is_draining;		/* halted: only its last log records are taken */
+	bool logs_full;			/* records are being dropped (said once) */
 	bool is_free_later;		/* deleted while a callback held it */
 	bool is_rotating;		/* a rotate request is outstanding */
 	uint64_t rot_done, rot_total;	/* its last progress report */
@@ -329,8 +330,12 @@ static int guest_append_log(struct guest *g, const char *b64)
 		goto out;
 	}
 	if (g->logs_size + size > LM_FILE_MAX) {
-		/* lm_agent_logs() reads the file whole: stop growing it. */
-		lm_warn("instance %s: log store full, dropping a record", g->id);
+		/* lm_agent_logs() reads the file whole: stop growing it. Said
+		 * once per guest: the workload sets the pace of these. */
+		if (!g->logs_full)
+			lm_warn("instance %s: log store full (%u MiB): dropping its further records; "
+				"lambda logs will show the log cut there", g->id, LM_FILE_MAX >> 20);
+		g->logs_full = true;
 		r = 0;
 		goto out;
 	}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "lambda/err.h"
+#include "lambda/util.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -47,6 +48,7 @@ LM_MUST_CHECK int lm_pki_make_server(const char *ca_cert_path, const char *ca_ke
 
 /* Limits of lm_client_request(): connect + transfer time and reply size. */
 #define LM_CLIENT_TIMEOUT_S 30
-#define LM_CLIENT_MAX_BODY (16u << 20)
+/* An instance's whole log store (LM_FILE_MAX, lambda logs) with room to spare. */
+#define LM_CLIENT_MAX_BODY (LM_FILE_MAX + (1u << 20))
 
 #endif
