@@ -67,7 +67,7 @@ extern const char cmd_key_rotate_manual[];
 	{ "version", cmd_version, NULL, NULL, "print the version", NULL }, \
 	{ "encrypt", cmd_encrypt, NULL, "--key KEY IN -o OUT", "encrypt a file for a CMK", cmd_encrypt_manual }, \
 	{ "decrypt", cmd_decrypt, NULL, "--key KEY IN -o OUT", "decrypt and authenticate a file", cmd_decrypt_manual }, \
-	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground] [--trace-requests FILE]", \
+	{ "up", cmd_up, NULL, "[--data-dir DIR] [--listen ADDR:PORT] [--foreground] [--trace-requests FILE] [--max-instances N]", \
 	  "start the platform on this machine", g_cli_up_manual }, \
 	{ "down", cmd_down, NULL, "[--data-dir DIR]", "stop the platform", g_cli_down_manual }, \
 	{ "status", cmd_status, NULL, "[--json]", "show whether the platform answers", g_cli_status_manual }, \
