@@ -1145,9 +1145,6 @@ int lm_agent_rotation_progress(struct lm_agent *agent, const char *instance_id, 
 	return 0;
 }
 
-/* Stops g (the stop request, then SIGKILL after ms), answers its pending
- * requests with LM_ESTATE and unlinks it from the agent; no status report
- * follows. g is freed, or later when a callback still holds it. */
 /* Once the guest is gone: the log records it wrote while stopping (the
  * loop was not running to read them, and its end record is among them). */
 static void guest_drain_logs(struct guest *g)
@@ -1168,6 +1165,9 @@ static void guest_drain_logs(struct guest *g)
 	g->is_draining = false;
 }
 
+/* Stops g (the stop request, then SIGKILL after ms), answers its pending
+ * requests with LM_ESTATE and unlinks it from the agent; no status report
+ * follows. g is freed, or later when a callback still holds it. */
 static void guest_halt(struct lm_agent *agent, struct guest *g, uint64_t ms, const char *why)
 {
 	uint64_t deadline = lm_now_ms() + ms;
