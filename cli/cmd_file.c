@@ -174,6 +174,7 @@ static int out_open(struct out_file *o, const char *path, bool force)
 	char dir[PATH_MAX], base[PATH_MAX];
 	struct sigaction sa;
 	struct stat st;
+	bool exists;
 
 	o->force = force;
 	if (strcmp(path, "-") == 0) {
@@ -186,7 +187,8 @@ static int out_open(struct out_file *o, const char *path, bool force)
 		cli_error("-o: the output file name is empty");
 		return LM_EINVAL;
 	}
-	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+	exists = lstat(path, &st) == 0;
+	if (exists && !S_ISREG(st.st_mode)) {
 		/* --force replaces a file by renaming over it: a device, FIFO,
 		 * socket, directory or link would be replaced, not written. */
 		cli_error("%s is not a regular file (%s); give a file name, or - for standard output", path,
@@ -194,7 +196,7 @@ static int out_open(struct out_file *o, const char *path, bool force)
 			  S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
 		return LM_EINVAL;
 	}
-	if (!force && access(path, F_OK) == 0) {
+	if (exists && !force) {
 		cli_error("%s exists; use --force to replace it", path);
 		return LM_EEXIST;
 	}
@@ -318,12 +320,12 @@ static int parse_size(const char *s, uint32_t *out)
 
 static int open_in(const char *path, int *fd)
 {
+	struct stat st;
+
 	if (strcmp(path, "-") == 0) {
 		*fd = STDIN_FILENO;
 		return 0;
 	}
-	struct stat st;
-
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0) {
 		int e = errno;

@@ -534,7 +534,6 @@ out:
 	return status;
 }
 
-/* Returns true when someone holds DIR/lambdad.lock. */
 /* The pid lambdad wrote into DIR/lambdad.pid, or 0. */
 static long running_pid(const char *dir)
 {
@@ -550,6 +549,7 @@ static long running_pid(const char *dir)
 	return pid;
 }
 
+/* Returns true when someone holds DIR/lambdad.lock. */
 static bool lock_held(const char *dir)
 {
 	char path[PATH_MAX];

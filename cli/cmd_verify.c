@@ -399,8 +399,6 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 	}
 }
 
-/* The policy: the file's, then the options' knobs over it. Returns an
- * exit status. */
 /* Every certificate, root and collateral path given must be readable,
  * whether or not this kind of evidence uses it: a typo must not pass
  * unnoticed into a verdict. */
@@ -434,6 +432,8 @@ static int check_trust_files(const struct lm_policy *pol)
 	return LM_EXIT_OK;
 }
 
+/* The policy: the file's, then the options' knobs over it. Returns an
+ * exit status. */
 static int build_policy(struct verify_args *a)
 {
 	uint8_t *text = NULL;
