@@ -700,6 +700,7 @@ static int check_event_log(const struct tpm_state *st, const struct parts *p, st
 {
 	struct lm_tpm_eventlog_info info;
 	struct lm_tpm_pcrs *replay;
+	uint16_t quoted[LM_TPM_BANK_MAX];
 	char detail[LM_CHECK_DETAIL_MAX] = "", list[96];
 	size_t compared = 0;
 	bool ok = true;
@@ -713,7 +714,9 @@ static int check_event_log(const struct tpm_state *st, const struct parts *p, st
 	}
 	if (!(replay = malloc(sizeof(*replay))))
 		return LM_ENOMEM;
-	if ((r = lm_tpm_eventlog_replay(p->log, p->log_size, replay, &info)) < 0) {
+	for (size_t i = 0; i < st->q.sel_count; i++)
+		quoted[i] = st->q.sel[i].hash;
+	if ((r = lm_tpm_eventlog_replay(p->log, p->log_size, quoted, st->q.sel_count, replay, &info)) < 0) {
 		free(replay);
 		if (r != LM_EFORMAT)
 			return r;
@@ -1457,7 +1460,8 @@ int lm_tpm_evidence_make(const struct lm_tpm_parts *in, struct lm_evidence **out
 			r = LM_ENOMEM;
 			goto out;
 		}
-		if ((r = lm_tpm_eventlog_replay(in->event_log, in->event_log_size, replay, &info)) < 0)
+		/* Checks the log's format; the verifier compares the values. */
+		if ((r = lm_tpm_eventlog_replay(in->event_log, in->event_log_size, NULL, 0, replay, &info)) < 0)
 			goto out;
 	}
 	if ((r = pcrs_join(in, &pcrs)) < 0)

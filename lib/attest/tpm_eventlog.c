@@ -135,9 +135,21 @@ static int extend(EVP_MD_CTX *ctx, struct lm_tpm_bank *b, uint32_t pcr, const ui
 	return 0;
 }
 
-static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, struct lm_tpm_pcrs *out,
-		  struct lm_tpm_eventlog_info *info)
+static bool wanted(uint16_t hash, const uint16_t *hashes, size_t hash_count)
 {
+	if (!hashes)
+		return true;
+	for (size_t i = 0; i < hash_count; i++)
+		if (hashes[i] == hash)
+			return true;
+	return false;
+}
+
+static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, const uint16_t *hashes, size_t hash_count,
+		  struct lm_tpm_pcrs *out, struct lm_tpm_eventlog_info *info)
+{
+	uint32_t known[LM_TPM_BANK_MAX];	/* index in algs of each bank this build knows */
+	size_t known_count = 0;
 	struct spec_alg algs[SPEC_ALGS_MAX];
 	struct lm_tpm_eventlog_info inf;
 	struct lrd r = { log, size, !log };
@@ -156,7 +168,10 @@ static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, struct lm_tp
 	p = out;
 	memset(p, 0, sizeof(*p));
 	for (uint32_t i = 0; i < alg_count; i++) {
-		if (!lm_tpm_hash_size(algs[i].id) || p->bank_count == LM_TPM_BANK_MAX)
+		if (!lm_tpm_hash_size(algs[i].id) || known_count == LM_TPM_BANK_MAX)
+			continue;
+		known[known_count++] = i;
+		if (!wanted(algs[i].id, hashes, hash_count))
 			continue;
 		p->bank[p->bank_count].hash = algs[i].id;
 		p->bank[p->bank_count].digest_size = algs[i].size;
@@ -211,13 +226,15 @@ static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, struct lm_tp
 			}
 			continue;
 		}
+		/* Every known bank's digest must be there, replayed or not. */
+		for (size_t b = 0; b < known_count; b++)
+			if (!digests[known[b]])
+				return bad("event lacks the digest of a listed algorithm", n);
 		for (size_t b = 0; b < p->bank_count; b++) {
 			uint32_t k;
 
 			for (k = 0; k < alg_count && algs[k].id != p->bank[b].hash; k++)
 				;
-			if (!digests[k])
-				return bad("event lacks the digest of a listed algorithm", n);
 			if (!(p->bank[b].present & (1u << pcr)) && pcr == 0 && inf.has_locality)
 				p->bank[b].pcr[0][p->bank[b].digest_size - 1] = inf.locality;
 			p->bank[b].present |= 1u << pcr;
@@ -230,15 +247,15 @@ static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, struct lm_tp
 	return 0;
 }
 
-int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, struct lm_tpm_pcrs *out,
-			   struct lm_tpm_eventlog_info *info)
+int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, const uint16_t *hashes, size_t hash_count,
+			   struct lm_tpm_pcrs *out, struct lm_tpm_eventlog_info *info)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int r;
 
 	if (!ctx)
 		return LM_ENOMEM;
-	r = replay(ctx, log, size, out, info);
+	r = replay(ctx, log, size, hashes, hash_count, out, info);
 	EVP_MD_CTX_free(ctx);
 	return r;
 }

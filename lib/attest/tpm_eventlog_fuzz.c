@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!pcrs)
 		return 0;
-	if (lm_tpm_eventlog_replay(data, size, pcrs, &info) == 0) {
+	if (lm_tpm_eventlog_replay(data, size, NULL, 0, pcrs, &info) == 0) {
 		if (pcrs->bank_count > LM_TPM_BANK_MAX || info.event_count > LM_TPM_EVENTS_MAX)
 			abort();
 		for (size_t i = 0; i < pcrs->bank_count; i++)

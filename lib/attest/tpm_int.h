@@ -154,10 +154,14 @@ struct lm_tpm_eventlog_info {
 
 /* Parses a crypto-agile event log (a TCG_PCR_EVENT carrying the
  * "Spec ID Event03" header, then TCG_PCR_EVENT2 records) and replays it:
- * *out gets one bank per algorithm of the header that this build knows,
- * with every PCR the log extends marked present (PCR0 starts at the
- * StartupLocality locality when the log has that event). */
-LM_MUST_CHECK int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, struct lm_tpm_pcrs *out,
+ * *out gets one bank per algorithm of the header that this build knows and
+ * hashes lists (every such algorithm when hashes is NULL), with every PCR
+ * the log extends marked present (PCR0 starts at the StartupLocality
+ * locality when the log has that event). Banks not asked for are parsed and
+ * must be complete, but not hashed: a verifier replays only the banks a
+ * quote covers. */
+LM_MUST_CHECK int lm_tpm_eventlog_replay(const uint8_t *log, size_t size, const uint16_t *hashes,
+					 size_t hash_count, struct lm_tpm_pcrs *out,
 					 struct lm_tpm_eventlog_info *info);
 
 extern const struct lm_attest_backend lm_attest_tpm;

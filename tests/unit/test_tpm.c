@@ -326,7 +326,7 @@ static void test_eventlog(void **state)
 	assert_non_null(p);
 	for (int loc = -1; loc <= 3; loc += 4) {
 		make_log(&b, loc, d8);
-		assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, p, &info), 0);
+		assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, NULL, 0, p, &info), 0);
 		assert_int_equal(p->bank_count, 2);
 		assert_int_equal(info.touched, 0x101);
 		assert_int_equal(info.has_locality, loc >= 0);
@@ -349,26 +349,66 @@ static void test_eventlog(void **state)
 	/* Every prefix either fails or ends on an event boundary. */
 	make_log(&b, 3, d8);
 	for (size_t n = 0; n < b.n; n++) {
-		int r = lm_tpm_eventlog_replay(b.b, n, p, &info);
+		int r = lm_tpm_eventlog_replay(b.b, n, NULL, 0, p, &info);
 
 		assert_true(r == LM_EFORMAT || r == 0);
 		if (r == 0)
 			assert_true(info.event_count <= 5);
 	}
-	assert_int_equal(lm_tpm_eventlog_replay(b.b, 40, p, &info), LM_EFORMAT);	/* inside the header */
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, 40, NULL, 0, p, &info), LM_EFORMAT);	/* inside the header */
 	/* not a crypto-agile header */
 	make_log(&b, 0, d8);
 	b.b[32] = 'X';
-	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, p, &info), LM_EFORMAT);
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, NULL, 0, p, &info), LM_EFORMAT);
 	/* a digest size that contradicts the algorithm */
 	make_log(&b, 0, d8);
 	b.b[32 + 16 + 4 + 4 + 4 + 2] = 21;
-	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, p, &info), LM_EFORMAT);
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, NULL, 0, p, &info), LM_EFORMAT);
 	/* an event with three digests when the header lists two */
 	make_log(&b, -1, d8);
 	b.b[32 + 37 + 8] = 3;
-	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, p, &info), LM_EFORMAT);
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, NULL, 0, p, &info), LM_EFORMAT);
 	free(p);
+}
+
+/* A replay limited to some banks gives those banks, with the values of a
+ * full replay, and still refuses an event that lacks another bank's
+ * digest. */
+static void test_eventlog_banks(void **state)
+{
+	static const uint8_t d8[2][32] = { { 0x81 }, { 0x82 } };
+	static const uint16_t sha256[] = { LM_TPM_ALG_SHA256 }, sha512[] = { LM_TPM_ALG_SHA512 };
+	struct lm_tpm_pcrs *all = malloc(sizeof(*all)), *some = malloc(sizeof(*some));
+	struct lm_tpm_eventlog_info info;
+	uint8_t d256[32];
+	struct buf b;
+
+	(void)state;
+	assert_non_null(all);
+	assert_non_null(some);
+	make_log(&b, 3, d8);
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, NULL, 0, all, &info), 0);
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, sha256, 1, some, &info), 0);
+	assert_int_equal(some->bank_count, 1);
+	assert_int_equal(some->bank[0].hash, LM_TPM_ALG_SHA256);
+	assert_null(lm_tpm_pcrs_bank(some, LM_TPM_ALG_SHA1));
+	assert_int_equal(some->bank[0].present, lm_tpm_pcrs_bank(all, LM_TPM_ALG_SHA256)->present);
+	assert_memory_equal(some->bank[0].pcr, lm_tpm_pcrs_bank(all, LM_TPM_ALG_SHA256)->pcr,
+			    sizeof(some->bank[0].pcr));
+	assert_int_equal(info.touched, 0x101);
+	/* a bank the log does not have: nothing replayed, the log still parsed */
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, sha512, 1, some, &info), 0);
+	assert_int_equal(some->bank_count, 0);
+	assert_int_equal(info.event_count, 5);
+	/* an event with only its SHA-256 digest, when the header lists SHA-1 too */
+	make_log(&b, 3, d8);
+	memset(d256, 0x45, sizeof(d256));
+	le32(&b, 8), le32(&b, 0xd), le32(&b, 1);
+	le16(&b, LM_TPM_ALG_SHA256), put(&b, d256, 32);
+	le32(&b, 2), put(&b, "ok", 2);
+	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, sha256, 1, some, &info), LM_EFORMAT);
+	free(all);
+	free(some);
 }
 
 /* ---- whole quotes from swtpm ---- */
@@ -1027,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_signature_parse),
 		cmocka_unit_test(test_public_parse),
 		cmocka_unit_test(test_eventlog),
+		cmocka_unit_test(test_eventlog_banks),
 		cmocka_unit_test(test_swtpm_schemes),
 		cmocka_unit_test(test_swtpm_certified),
 		cmocka_unit_test(test_swtpm_negatives),
