@@ -52,7 +52,9 @@ struct lm_evidence {
 	char **certificate_chain;		/* PEM strings */
 	size_t certificate_count;
 	char *signature;			/* hex, may be NULL */
-	char *platform_info;			/* JSON object text, may be NULL */
+	char *platform_info;			/* JSON object text, may be NULL; NULL in a parsed
+						 * document, which keeps the object: read it with
+						 * lm_evidence_info() */
 };
 
 /* Parses an evidence document (JSON, at most 4 MiB, else LM_ETOOBIG).

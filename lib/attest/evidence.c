@@ -22,14 +22,18 @@
 #define ENCLAVE_ID_MAX 64		/* bytes, hex encoded in the document */
 #define SIGNATURE_MAX 1024		/* bytes, hex encoded in the document */
 
-/* A document as allocated by this module: the public struct first, then a
- * parsed copy of platform_info that lm_evidence_info() answers from. The
- * copy is refreshed whenever ev->platform_info no longer matches it, so a
- * caller may replace that text. */
+/* A document as allocated by this module: the public struct first, then
+ * the parsed platform_info that lm_evidence_info() answers from. A
+ * document made in code sets ev->platform_info as text; info is then its
+ * parse, refreshed whenever the text no longer matches info_src, so a
+ * caller may replace the text. A parsed document keeps the object it read
+ * (from_doc) and no text: writing a large platform_info (a TPM event log)
+ * back out as text would cost as much as reading the document. */
 struct evidence_box {
 	struct lm_evidence ev;
 	json_t *info;
 	char *info_src;
+	bool from_doc;
 };
 
 static const struct {
@@ -149,9 +153,12 @@ const struct json_t *lm_evidence_info_object(const struct lm_evidence *ev)
 {
 	struct evidence_box *box = (struct evidence_box *)ev;
 
-	if (!ev || !ev->platform_info)
+	if (!ev)
 		return NULL;
+	if (!ev->platform_info)
+		return box->from_doc ? box->info : NULL;
 	if (!box->info_src || strcmp(box->info_src, ev->platform_info) != 0) {
+		box->from_doc = false;
 		json_decref(box->info);
 		free(box->info_src);
 		box->info = json_loads(ev->platform_info, JSON_REJECT_DUPLICATES, NULL);
@@ -354,16 +361,10 @@ static int parse_blobs(const json_t *root, struct lm_evidence *ev)
 	if (v) {
 		if (!json_is_object(v))
 			return bad_field("platform_info", "must be an object");
-		if (!(ev->platform_info = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)))
-			return LM_ENOMEM;
-		/* Keep the parse: lm_evidence_info_object() answers from it
-		 * as long as platform_info is this text. */
-		{
-			struct evidence_box *box = (struct evidence_box *)ev;
+		struct evidence_box *box = (struct evidence_box *)ev;
 
-			if ((box->info_src = strdup(ev->platform_info)))
-				box->info = json_incref(v);
-		}
+		box->info = json_incref(v);
+		box->from_doc = true;
 	}
 	return 0;
 }
@@ -458,6 +459,8 @@ int lm_evidence_to_json(const struct lm_evidence *ev, char **out)
 		r = LM_EINVAL;
 		goto out;
 	}
+	if (!ev->platform_info && lm_evidence_info_object(ev))
+		info = json_incref((json_t *)lm_evidence_info_object(ev));
 	if ((r = lm_base64_encode(ev->evidence, ev->evidence_size, &b64)) < 0)
 		goto out;
 	if ((r = set_new(root, "version", json_integer(ev->version))) < 0 ||

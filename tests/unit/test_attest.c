@@ -113,6 +113,26 @@ static void test_roundtrip(void **state)
 	assert_string_equal(lm_evidence_info(back, "guest_public_key"), hex);
 	assert_non_null(strstr(lm_evidence_info(back, "insecure"), "no protection"));
 	assert_null(lm_evidence_info(back, "nope"));
+	/* A parsed document keeps platform_info as an object, not text, and
+	 * writes it out again. */
+	assert_null(back->platform_info);
+	{
+		struct lm_evidence *again = NULL;
+		char *json2;
+
+		assert_int_equal(lm_evidence_to_json(back, &json2), 0);
+		assert_int_equal(lm_evidence_parse((const uint8_t *)json2, strlen(json2), &again), 0);
+		assert_string_equal(lm_evidence_info(again, "guest_public_key"), hex);
+		/* text set by the caller wins over the parsed object */
+		set_str(&again->platform_info, "{\"guest_public_key\":\"aa\"}");
+		assert_string_equal(lm_evidence_info(again, "guest_public_key"), "aa");
+		assert_null(lm_evidence_info(again, "insecure"));
+		free(again->platform_info);
+		again->platform_info = NULL;
+		assert_null(lm_evidence_info(again, "guest_public_key"));
+		lm_evidence_free(again);
+		free(json2);
+	}
 
 	verify(back, &g_allow, &v);
 	assert_true(v.verified);
