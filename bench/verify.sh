@@ -43,6 +43,12 @@ for mode in oneshot nochain cached; do
 		"$g.event-log.bin" 9009 --cert "$g.ak-cert.der" --cert "$v/tpm/google-tpm-ek-intermediate-2.der" \
 		--cert "$v/tpm/google-tpm-ek-root-1.der" | awk '{print $5}')")
 done
+while read -r _ piece _ _ rate; do
+	piece=${piece#bound-}
+	m[bound.$piece]=$(best "${m[bound.$piece]:-0}" "$rate")
+done < <($b "$n" bounds tpm "$g.quote-sha256.tpms_attest.bin" 2026-01-01T00:00:00Z \
+	"$g.quote-sha256.tpmt_signature.bin" "$g.ak-pub.tpmt_public.bin" "$g.pcrs-sha256.json" "$g.event-log.bin" 9009 \
+	--cert "$g.ak-cert.der" --cert "$v/tpm/google-tpm-ek-intermediate-2.der" --cert "$v/tpm/google-tpm-ek-root-1.der")
 for mode in nochain-verify cached-verify; do
 	m[tpm.$mode]=$(best "${m[tpm.$mode]:-0}" "$($b $((n * 4)) $mode tpm "$g.quote-sha256.tpms_attest.bin" \
 		2026-01-01T00:00:00Z "$g.quote-sha256.tpmt_signature.bin" "$g.ak-pub.tpmt_public.bin" \
@@ -83,4 +89,28 @@ echo "openssl speed verify/s (best of $rounds): ecdsap256 $p256  ecdsap384 $p384
 {
 	k = $1 " " $2
 	printf "%-6s %-15s %12.1f %12.1f %8.2f\n", $1, $2, $3, f[k], f[k] / $3
+}'
+
+# Lower bounds for TPM: the floor plus the pieces no TPM verification can
+# skip that are not signatures (docs/benchmarks.md "Why not TPM"): the
+# replay of the quoted bank, the PCR file's JSON (the files form) or the
+# whole document's (the document form, which holds the PCRs), and in the
+# modes that verify the AK chain, what X509_verify_cert() costs beyond
+# its two signatures. Each piece is the best of the rounds.
+awk -v r2048="$r2048" -v r4096="$r4096" -v pcr="${m[bound.pcr-file]}" -v docj="${m[bound.document]}" \
+	-v rep="${m[bound.replay]}" -v chain="${m[bound.ak-chain]}" 'BEGIN {
+	us = 1e6
+	sig1 = us / r2048; sigs = us * (2 / r2048 + 1 / r4096)
+	over = us / chain - us * (1 / r2048 + 1 / r4096)
+	printf "\nTPM pieces (us): pcr file JSON %.1f, document JSON %.1f, replay %.1f, AK chain %.1f (%.1f beyond its signatures)\n",
+		us / pcr, us / docj, us / rep, us / chain, over
+	printf "%-34s %10s %12s %8s\n", "TPM lower bound", "floor us", "bound us", "ratio"
+	printf "%-34s %10.1f %12.1f %8.2f\n", "files, chain verified (nochain)", sigs, sigs + us / pcr + us / rep + over,
+		(sigs + us / pcr + us / rep + over) / sigs
+	printf "%-34s %10.1f %12.1f %8.2f\n", "files, chain cached", sig1, sig1 + us / pcr + us / rep,
+		(sig1 + us / pcr + us / rep) / sig1
+	printf "%-34s %10.1f %12.1f %8.2f\n", "document, chain verified", sigs, sigs + us / docj + us / rep + over,
+		(sigs + us / docj + us / rep + over) / sigs
+	printf "%-34s %10.1f %12.1f %8.2f\n", "document, chain cached", sig1, sig1 + us / docj + us / rep,
+		(sig1 + us / docj + us / rep) / sig1
 }'
