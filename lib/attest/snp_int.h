@@ -61,6 +61,7 @@
 #define LM_SNP_OFF_CURRENT_MIT_VECTOR 0x200
 #define LM_SNP_OFF_SIG_R 0x2a0
 #define LM_SNP_OFF_SIG_S 0x2e8
+#define LM_SNP_OFF_SIG_RESERVED 0x330	/* to the end: reserved, zero, not signed */
 
 #define LM_SNP_SIG_ALGO_ECDSA_P384_SHA384 1u
 

@@ -9,6 +9,7 @@
 #include "attest/attest_int.h"
 #include "attest/snp_int.h"
 #include "lambda/log.h"
+#include "lambda/secret.h"
 
 static uint32_t get_le32(const uint8_t *p)
 {
@@ -41,6 +42,10 @@ static const char *header_problem(const uint8_t *raw, size_t size)
 	signing = (key_info >> LM_SNP_KEY_INFO_SIGNING_SHIFT) & LM_SNP_KEY_INFO_SIGNING_MASK;
 	if (signing != LM_SNP_KEY_VCEK && signing != LM_SNP_KEY_VLEK && signing != LM_SNP_KEY_NONE)
 		return "reserved SIGNING_KEY value";
+	/* Outside the signed bytes: anyone could fill them, making many
+	 * different files of one signed report. */
+	if (!lm_is_zero(raw + LM_SNP_OFF_SIG_RESERVED, LM_SNP_REPORT_BYTES - LM_SNP_OFF_SIG_RESERVED))
+		return "reserved bytes 0x330-0x49f of the signature field are not zero";
 	return NULL;
 }
 

@@ -494,7 +494,7 @@ static void test_parse_rejects(void **state)
 	} flips[] = {
 		{ LM_SNP_OFF_VERSION, 4 },	{ LM_SNP_OFF_VERSION, 1 },	  { LM_SNP_OFF_VERSION + 1, 2 },
 		{ LM_SNP_OFF_VMPL, 4 },		{ LM_SNP_OFF_SIGNATURE_ALGO, 2 }, { LM_SNP_OFF_KEY_INFO, 3 << 2 },
-		{ LM_SNP_OFF_KEY_INFO, 0x20 },
+		{ LM_SNP_OFF_KEY_INFO, 0x20 },	{ LM_SNP_OFF_SIG_RESERVED, 1 },	  { LM_SNP_REPORT_BYTES - 1, 0x80 },
 	};
 
 	(void)state;
