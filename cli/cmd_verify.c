@@ -169,8 +169,9 @@ const char cmd_verify_manual[] =
 	"exit status:\n"
 	"  0  verified: every check passed\n"
 	"  1  not verified: a check failed (the verdict names the first)\n"
-	"  2  unusable input: bad options or policy file, or evidence, certificates or\n"
-	"     collateral that cannot be read or parsed (the message names the problem)\n"
+	"  2  unusable input: bad options (also a one-value option given twice) or\n"
+	"     policy file, or evidence (a TPM document's parts included), certificates\n"
+	"     or collateral that cannot be read or parsed (the message names the problem)\n"
 	"\n"
 	"examples:\n"
 	"  lambda attest inst_abc123 --nonce 5f1c... --output a.json\n"
@@ -261,20 +262,28 @@ struct verify_args {
 
 /* ---- TPM 2.0 inputs: the options and the document they make ---- */
 
+/* Sets *slot to arg, once. */
+static int set_once(const char **slot, const char *option, const char *arg)
+{
+	if (*slot) {
+		cli_error("verify: --%s given twice: give it once", option);
+		return -1;
+	}
+	*slot = arg;
+	return 0;
+}
+
 static int parse_tpm_option(int c, const char *arg, struct verify_args *a)
 {
 	struct tpm_files *t = &a->tpm;
 
 	switch (c) {
 	case OPT_TPM_SIGNATURE:
-		t->signature = arg;
-		return 0;
+		return set_once(&t->signature, "signature", arg);
 	case OPT_TPM_AK:
-		t->ak = arg;
-		return 0;
+		return set_once(&t->ak, "ak", arg);
 	case OPT_TPM_EVENT_LOG:
-		t->event_log = arg;
-		return 0;
+		return set_once(&t->event_log, "event-log", arg);
 	case OPT_TPM_PCRS:
 		if (t->pcrs_count == TPM_PCRS_MAX) {
 			cli_error("--pcrs: at most %d files", TPM_PCRS_MAX);
@@ -335,9 +344,14 @@ static int tpm_document(const struct verify_args *a, const char *attest_path, st
 		goto out;
 	rc = LM_EXIT_OK;
 out:
-	if (r < 0)
-		rc = bad ? cli_fail(r, "%s: cannot read it", bad)
-			 : cli_fail(r, "%s: the TPM quote files are unusable (see the message above)", attest_path);
+	/* An unreadable input file is unusable input (2) whatever the
+	 * reason, as for the EVIDENCE file itself. */
+	if (r < 0 && bad) {
+		cli_fail(r, "%s: cannot read it", bad);
+		rc = LM_EXIT_USAGE;
+	} else if (r < 0) {
+		rc = cli_fail(r, "%s: the TPM quote files are unusable (see the message above)", attest_path);
+	}
 	free(attest);
 	free(sig);
 	free(ak);
@@ -349,8 +363,16 @@ out:
 	return rc;
 }
 
-static int add_knob(struct verify_args *a, const char *key, const char *value)
+/* option names the knob for messages. Every knob but --cert takes one
+ * value: given twice, which one was meant is not known, so that is an
+ * error (a flag given twice says the same thing twice). */
+static int add_knob(struct verify_args *a, const char *option, const char *key, const char *value, bool flag)
 {
+	for (size_t i = 0; !flag && strcmp(key, "certs") != 0 && i < a->knob_count; i++)
+		if (strcmp(a->knobs[i].key, key) == 0) {
+			cli_error("verify: --%s given twice: give it once", option);
+			return -1;
+		}
 	if (a->knob_count == KNOBS_MAX) {
 		cli_error("verify: more than %d policy options", KNOBS_MAX);
 		return -1;
@@ -369,12 +391,11 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 	if (c >= OPT_KNOB && c < OPT_KNOB + (int)KNOB_OPTS) {
 		const struct knob_opt *k = &knob_opts[c - OPT_KNOB];
 
-		return add_knob(a, k->key, k->flag ? "true" : arg);
+		return add_knob(a, k->option, k->key, k->flag ? "true" : arg, k->flag);
 	}
 	switch (c) {
 	case OPT_POLICY:
-		a->policy_path = arg;
-		return 0;
+		return set_once(&a->policy_path, "policy", arg);
 	case OPT_RTMR:
 		/* N=HEX: the policy key rtmrN */
 		if (arg[0] < '0' || arg[0] > '3' || arg[1] != '=') {
@@ -382,7 +403,7 @@ static int parse_option(int c, const char *arg, struct verify_args *a)
 			return -1;
 		}
 		snprintf(key, sizeof(key), "rtmr%c", arg[0]);
-		return add_knob(a, key, arg + 2);
+		return add_knob(a, "rtmr N=", key, arg + 2, false);
 	case OPT_JSON:
 		a->json = true;
 		return 0;

@@ -69,6 +69,24 @@ struct spec_alg {
 	uint16_t size;
 };
 
+/* The digest size of a TCG algorithm a log may list: the ones this build
+ * replays, and the other hashes of the TCG registry, which it only skips.
+ * 0 for an algorithm it does not know at all. */
+static size_t registry_size(uint16_t id)
+{
+	switch (id) {
+	case 0x0012:	/* TPM_ALG_SM3_256 */
+	case 0x0027:	/* TPM_ALG_SHA3_256 */
+		return 32;
+	case 0x0028:	/* TPM_ALG_SHA3_384 */
+		return 48;
+	case 0x0029:	/* TPM_ALG_SHA3_512 */
+		return 64;
+	default:
+		return lm_tpm_hash_size(id);
+	}
+}
+
 /* The first event and its Spec ID header. */
 static int parse_header(struct lrd *r, struct spec_alg *algs, uint32_t *alg_count)
 {
@@ -107,7 +125,7 @@ static int parse_header(struct lrd *r, struct spec_alg *algs, uint32_t *alg_coun
 			return bad("header truncated in the algorithm list", 0);
 		if (algs[i].size == 0 || algs[i].size > LM_TPM_DIGEST_MAX)
 			return bad("header gives an absurd digest size", 0);
-		if (lm_tpm_hash_size(algs[i].id) && lm_tpm_hash_size(algs[i].id) != algs[i].size)
+		if (registry_size(algs[i].id) && registry_size(algs[i].id) != algs[i].size)
 			return bad("header digest size does not match its algorithm", 0);
 		for (uint32_t j = 0; j < i; j++)
 			if (algs[j].id == algs[i].id)

@@ -133,6 +133,22 @@ expect 2 "raw quote given as a document" -- "$lambda" verify "$tmp/q.attest"
 has "--signature" "the message names the TPM options"
 expect 2 "a signature file that is not one" -- "$lambda" verify "$tmp/q.attest" --signature "$tmp/pcrs.json" \
 	--ak "$tmp/ak.pub" --pcrs "$tmp/pcrs.json"
+expect 2 "a --pcrs file that does not exist is unusable input, not 'no such resource'" -- \
+	"$lambda" verify "${q[@]}" --pcrs "$tmp/none.json" --nonce 5f1c0ffee0
+has "$tmp/none.json" "... and the message names it"
+expect 2 "a directory as --pcrs" -- "$lambda" verify "${q[@]}" --pcrs "$tmp" --nonce 5f1c0ffee0
+expect 2 "a directory as the quote" -- "$lambda" verify "$tmp" --signature "$tmp/q.sig" --ak "$tmp/ak.pub" \
+	--pcrs "$tmp/pcrs.json" --nonce 5f1c0ffee0
+for opt in --signature --ak --event-log --policy; do
+	expect 2 "$opt given twice" -- "$lambda" verify "${q[@]}" --pcrs "$tmp/pcrs.json" --nonce 5f1c0ffee0 \
+		"$opt" "$tmp/q.sig" "$opt" "$tmp/q.sig"
+	has "given twice" "... says so"
+done
+expect 2 "--nonce given twice, differently" -- "$lambda" verify "${q[@]}" --pcrs "$tmp/pcrs.json" \
+	--nonce 5f1c0ffee0 --nonce 5f1c0ffee1
+expect 1 "a flag given twice is no conflict" -- "$lambda" verify "${q[@]}" --pcrs "$tmp/pcrs.json" \
+	--nonce 5f1c0ffee0 --allow-debug --allow-debug
+has "NOT VERIFIED: ak trust" "... and verifies as before"
 
 # The real quotes of the shared vectors (MANIFEST cases 30-32, 34).
 v=${LAMBDA_SHARED:-}/vectors/tpm
