@@ -433,7 +433,10 @@ static int parts_load(const struct lm_evidence *ev, struct parts *p)
 	    (r = info_b64(p->info, "hcl_report", &p->hcl, &p->hcl_size)) < 0)
 		return r;
 	p->pcrs = json_object_get(p->info, "pcrs");
-	p->ak_name = lm_json_str(p->info, "ak_name");
+	if (json_object_get(p->info, "ak_name") && !(p->ak_name = lm_json_str(p->info, "ak_name"))) {
+		lm_err("TPM evidence: platform_info.ak_name must be a hex string");
+		return LM_EFORMAT;
+	}
 	return 0;
 }
 
@@ -450,18 +453,23 @@ struct tpm_state {
 	bool pcrs_bound;		/* pcr digest verified */
 };
 
-static void check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
+/* Malformed parts of a document are unusable input (LM_EFORMAT), as the
+ * same files given apart are to lm_tpm_evidence_make(); missing ones fail
+ * their check. */
+static int check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
 {
 	char name[2 * LM_TPM_NAME_MAX + 1];
 	int r;
 
 	if (!p->ak_raw) {
 		lm_verdict_add(v, "ak", false, "no attestation key (platform_info.ak_public)");
-		return;
+		return 0;
 	}
 	if ((r = ak_load_cached(vf, p->ak_raw, p->ak_raw_size, &st->ak)) < 0) {
-		lm_verdict_add(v, "ak", false, "ak_public is not a usable TPMT_PUBLIC or SubjectPublicKeyInfo");
-		return;
+		if (r == LM_EFORMAT)
+			lm_err("TPM evidence: platform_info.ak_public is not a usable TPMT_PUBLIC or "
+			       "SubjectPublicKeyInfo");
+		return r;
 	}
 	st->has_ak = true;
 	if (!st->ak.has_public) {
@@ -469,7 +477,7 @@ static void check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct 
 			       "bare %s public key: its TPM attributes (restricted signing) cannot be checked, "
 			       "so its trust rests on the ak certificate",
 			       EVP_PKEY_get_base_id(st->ak.key) == EVP_PKEY_RSA ? "RSA" : "EC");
-		return;
+		return 0;
 	}
 	lm_hex_encode(name, st->ak.name, st->ak.name_size);
 	if ((st->ak.pub.attributes & AK_REQUIRED) != AK_REQUIRED || (st->ak.pub.attributes & LM_TPMA_DECRYPT)) {
@@ -477,7 +485,7 @@ static void check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct 
 			       "objectAttributes 0x%08x: not a restricted signing key created in the TPM "
 			       "(needs fixedTPM|fixedParent|sensitiveDataOrigin|restricted|sign, no decrypt); name %s",
 			       st->ak.pub.attributes, name);
-		return;
+		return 0;
 	}
 	/* A TPM makes no key with reserved bits, nor a restricted one that
 	 * signs certificates (x509sign needs restricted clear). */
@@ -486,33 +494,32 @@ static void check_ak(struct lm_verifier *vf, struct tpm_state *st, const struct 
 			       "objectAttributes 0x%08x: reserved bits or x509sign set, which no TPM makes for a "
 			       "restricted signing key; name %s",
 			       st->ak.pub.attributes, name);
-		return;
+		return 0;
 	}
 	lm_verdict_add(v, "ak", true, "restricted signing %s key, attributes 0x%08x, name %s",
 		       st->ak.pub.type == LM_TPM_ALG_RSA ? "RSA" : "ECC", st->ak.pub.attributes, name);
+	return 0;
 }
 
-static void check_ak_name(const struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
+static int check_ak_name(const struct tpm_state *st, const struct parts *p, struct lm_verdict *v)
 {
 	uint8_t want[LM_TPM_NAME_MAX];
 	size_t n;
 
 	if (!p->ak_name)
-		return;
+		return 0;
 	n = strlen(p->ak_name) / 2;
-	if (n > sizeof(want) || strlen(p->ak_name) % 2 || lm_hex_decode(want, n, p->ak_name) < 0) {
-		lm_verdict_add(v, "ak name", false, "platform_info.ak_name is not a hex TPM name");
-		return;
+	if (n == 0 || n > sizeof(want) || strlen(p->ak_name) % 2 || lm_hex_decode(want, n, p->ak_name) < 0) {
+		lm_err("TPM evidence: platform_info.ak_name is not a hex TPM name of 1 to %zu bytes", sizeof(want));
+		return LM_EFORMAT;
 	}
-	if (!st->has_ak || !st->ak.has_public) {
+	if (!st->has_ak || !st->ak.has_public)
 		lm_verdict_add(v, "ak name", false, "the AK name needs the AK's TPMT_PUBLIC, not a bare key");
-		return;
-	}
-	if (n != st->ak.name_size || memcmp(want, st->ak.name, n) != 0) {
+	else if (n != st->ak.name_size || memcmp(want, st->ak.name, n) != 0)
 		lm_verdict_add(v, "ak name", false, "the AK's name is not the expected %s", p->ak_name);
-		return;
-	}
-	lm_verdict_add(v, "ak name", true, "the AK's name is the expected one");
+	else
+		lm_verdict_add(v, "ak name", true, "the AK's name is the expected one");
+	return 0;
 }
 
 /* A raw RSASSA signature (as some clouds publish it) is taken when it has
@@ -551,8 +558,13 @@ static int check_signature(struct tpm_state *st, const struct lm_evidence *ev, c
 	if (raw_rsa_signature(st, p, &st->sig)) {
 		raw = true;
 	} else if (lm_tpm_signature_parse(p->sig_raw, p->sig_raw_size, &st->sig) < 0) {
-		lm_verdict_add(v, "signature", false, "not a valid TPMT_SIGNATURE (RSASSA, RSAPSS or ECDSA)");
-		return 0;
+		if (!st->has_ak) {	/* it may be a raw signature, whose size only the AK tells */
+			lm_verdict_add(v, "signature", false, "no attestation key to read it with");
+			return 0;
+		}
+		lm_err("TPM evidence: platform_info.signature is neither a TPMT_SIGNATURE (RSASSA, RSAPSS or "
+		       "ECDSA) nor a raw RSA signature of the AK's size");
+		return LM_EFORMAT;
 	}
 	st->has_sig = true;
 	if (!st->has_ak) {
@@ -669,10 +681,13 @@ static int check_pcrs(struct tpm_state *st, const struct parts *p, struct lm_ver
 		if (n >= sizeof(sel))
 			n = sizeof(sel) - 1;
 	}
-	if (!p->pcrs || pcrs_parse(p->pcrs, &st->pcrs) < 0) {
-		lm_verdict_add(v, "pcr selection", false, "quoted %s; PCR values (platform_info.pcrs) %s", sel,
-			       p->pcrs ? "malformed" : "missing");
+	if (!p->pcrs) {
+		lm_verdict_add(v, "pcr selection", false, "quoted %s; PCR values (platform_info.pcrs) missing", sel);
 		return 0;
+	}
+	if ((r = pcrs_parse(p->pcrs, &st->pcrs)) < 0) {
+		lm_err("TPM evidence: platform_info.pcrs is malformed (docs/formats.md \"TPM PCR values\")");
+		return r;
 	}
 	st->has_pcrs = true;
 	if (!quoted_values(st, values, sizeof(values), &size, why, sizeof(why))) {
@@ -718,10 +733,9 @@ static int check_event_log(const struct tpm_state *st, const struct parts *p, st
 		quoted[i] = st->q.sel[i].hash;
 	if ((r = lm_tpm_eventlog_replay(p->log, p->log_size, quoted, st->q.sel_count, replay, &info)) < 0) {
 		free(replay);
-		if (r != LM_EFORMAT)
-			return r;
-		lm_verdict_add(v, "event log", false, "not a well-formed TCG crypto-agile event log");
-		return 0;
+		if (r == LM_EFORMAT)
+			lm_err("TPM evidence: platform_info.event_log is not a well-formed TCG crypto-agile event log");
+		return r;
 	}
 	/* Only quoted PCRs count: other values are not covered by the signature. */
 	for (size_t i = 0; i < st->q.sel_count && ok; i++) {
@@ -1193,9 +1207,9 @@ static int check_hcl(struct lm_verifier *vf, const struct tpm_state *st, const s
 	bool snp_ok, bound = false, same = false;
 	int r;
 
-	if (lm_tpm_hcl_parse(p->hcl, p->hcl_size, &hcl) < 0) {
-		lm_verdict_add(v, "hcl report", false, "platform_info.hcl_report is not an HCL attestation report");
-		return 0;
+	if ((r = lm_tpm_hcl_parse(p->hcl, p->hcl_size, &hcl)) < 0) {
+		lm_err("TPM evidence: platform_info.hcl_report is not an HCL attestation report");
+		return r;
 	}
 	lm_verdict_add(v, "hcl report", true, "HCL report with an SEV-SNP report and %zu bytes of runtime claims",
 		       hcl.claims_size);
@@ -1280,9 +1294,8 @@ static int tpm_verify(struct lm_verifier *vf, const struct lm_evidence *ev, cons
 	if (measurement_alg(st->q.pcr_digest_size))
 		lm_verdict_set_measurement(v, measurement_alg(st->q.pcr_digest_size), st->q.pcr_digest,
 					   st->q.pcr_digest_size);
-	check_ak(vf, st, &p, v);
-	check_ak_name(st, &p, v);
-	if ((r = check_signature(st, ev, &p, v)) < 0)
+	if ((r = check_ak(vf, st, &p, v)) < 0 || (r = check_ak_name(st, &p, v)) < 0 ||
+	    (r = check_signature(st, ev, &p, v)) < 0)
 		goto out;
 	check_nonce(st, ev, pol, v);
 	check_report_data(st, pol, v);

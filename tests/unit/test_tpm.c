@@ -364,6 +364,20 @@ static void test_eventlog(void **state)
 	make_log(&b, 0, d8);
 	b.b[32 + 16 + 4 + 4 + 4 + 2] = 21;
 	assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, NULL, 0, p, &info), LM_EFORMAT);
+	/* ... also for a registry algorithm that is not replayed: a header
+	 * alone, listing SM3_256 (32 bytes) with 20, then with 32 */
+	for (int size = 20; size <= 32; size += 12) {
+		static const uint8_t zero20[20];
+
+		memset(&b, 0, sizeof(b));
+		le32(&b, 0), le32(&b, 3), put(&b, zero20, 20);
+		le32(&b, 16 + 4 + 4 + 4 + 2 * 4 + 1);
+		put(&b, "Spec ID Event03", 16);
+		le32(&b, 0), put(&b, "\x00\x02\x00\x02", 4), le32(&b, 2);
+		le16(&b, 0x0012), le16(&b, (uint16_t)size), le16(&b, LM_TPM_ALG_SHA256), le16(&b, 32);
+		put(&b, "\x00", 1);
+		assert_int_equal(lm_tpm_eventlog_replay(b.b, b.n, NULL, 0, p, &info), size == 32 ? 0 : LM_EFORMAT);
+	}
 	/* an event with three digests when the header lists two */
 	make_log(&b, -1, d8);
 	b.b[32 + 37 + 8] = 3;
@@ -841,6 +855,45 @@ static void test_swtpm_negatives(void **state)
 		expect_ok(&v, "signature", true);
 		expect_ok(&v, "document consistency", true);
 		lm_evidence_free(ev);
+	}
+	{	/* a malformed part of a document is unusable input, as the same
+		 * file given apart is; a missing one fails its check */
+		static const struct {
+			const char *key, *json;	/* json NULL: remove the member */
+			int want;
+		} cases[] = {
+			{ "pcrs", "{\"hash\": \"sha256\", \"pcrs\": {\"0\": \"00\"}}", LM_EFORMAT },
+			{ "pcrs", "true", LM_EFORMAT },
+			{ "event_log", "\"AAAAAAAA\"", LM_EFORMAT },
+			{ "signature", "\"Z2FyYmFnZQ==\"", LM_EFORMAT },
+			{ "ak_public", "\"Z2FyYmFnZQ==\"", LM_EFORMAT },
+			{ "ak_name", "5", LM_EFORMAT },
+			{ "ak_name", "\"xyz\"", LM_EFORMAT },
+			{ "ak_name", "\"\"", LM_EFORMAT },
+			{ "pcrs", NULL, 0 },
+			{ "signature", NULL, 0 },
+			{ "ak_public", NULL, 0 },
+		};
+		struct quote_opts o = { "rsa", "rsa", false, -1, -1, true, 0, NULL, 0 };
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			json_t *info;
+
+			ev = swtpm_doc(&o);
+			info = json_loads(ev->platform_info, 0, NULL);
+			assert_non_null(info);
+			if (cases[i].json)
+				json_object_set_new(info, cases[i].key, json_loads(cases[i].json, JSON_DECODE_ANY, NULL));
+			else
+				json_object_del(info, cases[i].key);
+			free(ev->platform_info);
+			ev->platform_info = json_dumps(info, JSON_COMPACT);
+			json_decref(info);
+			assert_int_equal(lm_verify_evidence(ev, &p, &v), cases[i].want);
+			if (cases[i].want == 0)
+				assert_false(v.verified);
+			lm_evidence_free(ev);
+		}
 	}
 }
 
