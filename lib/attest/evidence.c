@@ -459,7 +459,7 @@ int lm_evidence_to_json(const struct lm_evidence *ev, char **out)
 		r = LM_EINVAL;
 		goto out;
 	}
-	if (!ev->platform_info && lm_evidence_info_object(ev))
+	if (!ev->platform_info)	/* a parsed document keeps its object */
 		info = json_incref((json_t *)lm_evidence_info_object(ev));
 	if ((r = lm_base64_encode(ev->evidence, ev->evidence_size, &b64)) < 0)
 		goto out;

@@ -167,6 +167,7 @@ static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, const uint16
 		  struct lm_tpm_pcrs *out, struct lm_tpm_eventlog_info *info)
 {
 	uint32_t known[LM_TPM_BANK_MAX];	/* index in algs of each bank this build knows */
+	uint32_t alg_of[LM_TPM_BANK_MAX];	/* index in algs of each bank replayed */
 	size_t known_count = 0;
 	struct spec_alg algs[SPEC_ALGS_MAX];
 	struct lm_tpm_eventlog_info inf;
@@ -191,6 +192,7 @@ static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, const uint16
 		known[known_count++] = i;
 		if (!wanted(algs[i].id, hashes, hash_count))
 			continue;
+		alg_of[p->bank_count] = i;
 		p->bank[p->bank_count].hash = algs[i].id;
 		p->bank[p->bank_count].digest_size = algs[i].size;
 		p->bank_count++;
@@ -249,14 +251,10 @@ static int replay(EVP_MD_CTX *ctx, const uint8_t *log, size_t size, const uint16
 			if (!digests[known[b]])
 				return bad("event lacks the digest of a listed algorithm", n);
 		for (size_t b = 0; b < p->bank_count; b++) {
-			uint32_t k;
-
-			for (k = 0; k < alg_count && algs[k].id != p->bank[b].hash; k++)
-				;
 			if (!(p->bank[b].present & (1u << pcr)) && pcr == 0 && inf.has_locality)
 				p->bank[b].pcr[0][p->bank[b].digest_size - 1] = inf.locality;
 			p->bank[b].present |= 1u << pcr;
-			if ((e = extend(ctx, &p->bank[b], pcr, digests[k])) < 0)
+			if ((e = extend(ctx, &p->bank[b], pcr, digests[alg_of[b]])) < 0)
 				return e;
 		}
 		inf.touched |= 1u << pcr;
